@@ -1,0 +1,1 @@
+//! Legacy wasm exception handling → exnref translation (work in progress; see issue 9).

@@ -1,0 +1,50 @@
+"""Shared fixtures: every behaviour test takes ``backend`` and so runs on pure and native."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from hbeam import _core
+
+settings.register_profile("fast", max_examples=60, deadline=None)
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("slow", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+REQUIRE_NATIVE = os.environ.get("HBEAM_REQUIRE_NATIVE") == "1"
+
+
+def _backend_params() -> list[object]:
+    params: list[object] = ["pure"]
+    if REQUIRE_NATIVE or _core.available("native"):
+        params.append("native")
+    else:
+        params.append(
+            pytest.param("native", marks=pytest.mark.skip(reason="native core not built"))
+        )
+    return params
+
+
+@pytest.fixture(params=_backend_params())
+def backend(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    """The active core backend module (``hbeam._pure`` or ``hbeam._native``)."""
+    with _core.use(request.param) as module:
+        yield module
+
+
+@pytest.fixture
+def both_backends() -> tuple[ModuleType, ModuleType]:
+    """``(pure, native)`` for parity tests; fails when native is required but missing."""
+    pure = _core.load("pure")
+    if not _core.available("native"):
+        if REQUIRE_NATIVE:
+            pytest.fail("HBEAM_REQUIRE_NATIVE=1 but hbeam._native is not importable")
+        pytest.skip("native core not built")
+    return pure, _core.load("native")
