@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from hbeam import _core
+with warnings.catch_warnings():  # the "native core not built" warning is for users
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from hbeam import _core
 
 settings.register_profile("fast", max_examples=60, deadline=None)
 settings.register_profile(

@@ -1,0 +1,293 @@
+"""Durable, gapless slot assignment for every process of a node, with group commit.
+
+One sequencer thread owns the slot counters. ``schedule`` enqueues a request and waits;
+the sequencer takes *everything* queued (from any number of threads and processes),
+assigns consecutive slots, writes all the assignments in one durable store commit
+(``write_many``) and only then releases the waiters. So:
+
+* an acknowledged assignment is in a synced commit (a SIGKILL cannot lose it);
+* slots are consumed only by a successful commit, so they are gapless and unique whatever
+  fails — a failed commit fails every waiter in it with ``StoreError``;
+* callers that arrive while a commit is in flight share the next one (group commit), so
+  64 concurrent schedulers run far above the store's synced-commit rate.
+
+Store layout: ``assignments/<pid>/<slot>`` → the encoded assignment,
+``scheduler/<pid>/current`` → the last slot (decimal), ``scheduler/<pid>/chain`` → the
+hash chain after it, ``dedup/<pid>/<message id>`` → the slot of a signed message (replay
+protection: scheduling it again returns the first assignment).
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hbeam import _core
+from hbeam._sentinels import NOT_FOUND
+from hbeam.errors import AOError, InvalidMessage, StoreError
+
+__all__ = ["Scheduler", "StoreLike", "TRANSPORT_KEYS"]
+
+TRANSPORT_KEYS = frozenset(
+    {
+        "path",
+        "method",
+        "host",
+        "user-agent",
+        "accept",
+        "accept-encoding",
+        "content-length",
+        "content-type",
+        "connection",
+        "codec-device",
+        "accept-codec",
+        "signature",
+        "signature-input",
+        "content-digest",
+    }
+)
+"""Keys the transport (HTTP) adds to a message; never part of what is scheduled."""
+
+
+class StoreLike(Protocol):
+    """What the scheduler needs from a store."""
+
+    def read(self, path: str) -> bytes | None: ...
+
+    def write_many(self, items: Sequence[tuple[str, bytes]]) -> None: ...
+
+
+@dataclass
+class _Request:
+    pid: str
+    messages: list[Any]
+    future: Future[list[Any]] = field(default_factory=Future)
+
+
+@dataclass
+class _Cursor:
+    current: int
+    chain: bytes
+
+
+_STOP = object()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Scheduler:
+    """Assigns slots 0, 1, 2, … per process; every returned assignment is durable.
+
+    Args:
+        store: where assignments go; must offer ``read`` and an atomic, synced
+            ``write_many``.
+        clock: seconds since the epoch (tests may pin it).
+        dedup_key: given a message, the ID under which a repeat is recognised, or None for
+            messages that may be scheduled any number of times (default: signed messages,
+            i.e. those carrying ``commitments``, by their ID).
+    """
+
+    def __init__(
+        self,
+        store: StoreLike,
+        *,
+        clock: Callable[[], float] = time.time,
+        dedup_key: Callable[[Mapping[str, Any]], str | None] | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._dedup_key = dedup_key or _signed_message_id
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._cursors: dict[str, _Cursor] = {}
+        self._closed = False
+        self._listeners: list[Callable[[str, int], None]] = []
+        self._thread = threading.Thread(target=self._run, name="hbeam-scheduler", daemon=True)
+        self._thread.start()
+
+    # -- public -------------------------------------------------------------------------
+
+    def schedule(self, pid: str, message: Mapping[str, Any]) -> Any:
+        """Assign the next slot of ``pid`` to ``message``; returns the durable assignment."""
+        return self.schedule_many(pid, [message])[0]
+
+    def schedule_many(self, pid: str, messages: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Assign consecutive slots to ``messages`` in one durable commit."""
+        if self._closed:
+            raise AOError("the scheduler is closed")
+        if not messages:
+            return []
+        body = [_clean(m) for m in messages]
+        request = _Request(pid, body)
+        self._queue.put(request)
+        return request.future.result()
+
+    def current(self, pid: str) -> int:
+        """The last assigned slot of ``pid`` (-1 when nothing is assigned)."""
+        cursor = self._cursors.get(pid)
+        if cursor is not None:
+            return cursor.current
+        raw = self._store.read(f"scheduler/{pid}/current")
+        return -1 if raw is None else int(raw)
+
+    def assignment(self, pid: str, slot: int) -> Any:
+        """The assignment of ``slot`` (a Message), or ``NOT_FOUND``."""
+        raw = self._store.read(f"assignments/{pid}/{int(slot)}")
+        if raw is None:
+            return NOT_FOUND
+        return _core.impl.decode(raw)
+
+    def on_commit(self, listener: Callable[[str, int], None]) -> None:
+        """Call ``listener(pid, last_slot)`` after every commit (from the sequencer thread)."""
+        self._listeners.append(listener)
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the sequencer thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+
+    # -- sequencer ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _cursor(self, pid: str) -> _Cursor:
+        cursor = self._cursors.get(pid)
+        if cursor is None:
+            raw = self._store.read(f"scheduler/{pid}/current")
+            chain = self._store.read(f"scheduler/{pid}/chain")
+            cursor = _Cursor(-1 if raw is None else int(raw), chain or b"")
+            self._cursors[pid] = cursor
+        return cursor
+
+    def _commit(self, batch: list[_Request]) -> None:
+        impl = _core.impl
+        writes: list[tuple[str, bytes]] = []
+        results: list[list[Any]] = []
+        # tentative cursors: applied only if the commit succeeds
+        pending: dict[str, _Cursor] = {}
+        seen: dict[tuple[str, str], Any] = {}
+        failed: dict[int, BaseException] = {}
+        now_ms = int(self._clock() * 1000)
+        for index, request in enumerate(batch):
+            try:
+                base = pending.get(request.pid) or self._cursor(request.pid)
+                cursor = _Cursor(base.current, base.chain)
+                out: list[Any] = []
+                for message in request.messages:
+                    key = self._dedup_key(message)
+                    if key is not None:
+                        previous = seen.get((request.pid, key))
+                        if previous is None:
+                            raw = self._store.read(f"dedup/{request.pid}/{key}")
+                            if raw is not None:
+                                previous = self.assignment(request.pid, int(raw))
+                        if previous is not None and previous is not NOT_FOUND:
+                            out.append(previous)
+                            continue
+                    slot = cursor.current + 1
+                    message_id = impl.id(message)
+                    chain = _unb64(impl.id(cursor.chain + _unb64(message_id)))
+                    assignment = impl.Message(
+                        {
+                            "path": "compute",
+                            "data-protocol": "ao",
+                            "variant": "ao.N.1",
+                            "type": "Assignment",
+                            "process": request.pid,
+                            "epoch": "0",
+                            "slot": slot,
+                            "timestamp": now_ms,
+                            "block-height": 0,
+                            "block-timestamp": now_ms // 1000,
+                            "hash-chain": _b64(chain),
+                            "message": message_id,
+                            "body": message,
+                        }
+                    )
+                    writes.append((f"assignments/{request.pid}/{slot}", impl.encode(assignment)))
+                    if key is not None:
+                        writes.append((f"dedup/{request.pid}/{key}", str(slot).encode()))
+                        seen[(request.pid, key)] = assignment
+                    cursor = _Cursor(slot, chain)
+                    out.append(assignment)
+                pending[request.pid] = cursor
+                results.append(out)
+            except AOError as exc:
+                failed[index] = exc
+                results.append([])
+            except Exception as exc:  # a malformed message must not kill the sequencer
+                failed[index] = InvalidMessage(f"cannot schedule on {request.pid}: {exc}")
+                results.append([])
+        for pid, cursor in pending.items():
+            writes.append((f"scheduler/{pid}/current", str(cursor.current).encode()))
+            writes.append((f"scheduler/{pid}/chain", cursor.chain))
+        try:
+            if writes:
+                self._store.write_many(writes)
+        except BaseException as exc:
+            error = exc if isinstance(exc, AOError) else StoreError(f"scheduling failed: {exc}")
+            for request in batch:
+                request.future.set_exception(error)
+            return
+        self._cursors.update(pending)
+        for index, request in enumerate(batch):
+            if index in failed:
+                request.future.set_exception(failed[index])
+            else:
+                request.future.set_result(results[index])
+        for pid, cursor in pending.items():
+            for listener in self._listeners:
+                try:
+                    listener(pid, cursor.current)
+                except Exception:  # noqa: S110 - a listener must not break scheduling
+                    pass
+
+
+def _clean(message: Mapping[str, Any]) -> Any:
+    """The message as it is scheduled: a core Message without transport keys."""
+    if not isinstance(message, Mapping):
+        raise InvalidMessage(f"can only schedule a message (a mapping), not {type(message).__name__}")
+    msg = message if hasattr(message, "remove") else _core.impl.Message(message)
+    drop = [k for k in msg if k in TRANSPORT_KEYS]
+    return msg.remove(drop) if drop else msg
+
+
+def _signed_message_id(message: Mapping[str, Any]) -> str | None:
+    """The ID a signed message is recognised by; None for unsigned messages."""
+    if "commitments" not in message:
+        return None
+    from hbeam.commitment import signed_id
+
+    return str(signed_id(message))
