@@ -1,0 +1,139 @@
+"""``stack@1.0``: run a request through a list of devices (execution-http.md §2).
+
+``device-stack`` (also accepted: seed 001's ``execution-stack``) is a list, a numbered
+message, or a message of named devices.  Every key except ``set`` and ``keys`` is routed
+through the stack (only the ``stack-keys`` when the message lists them; others are plain
+reads).  Modes (request ``mode`` wins over base ``mode``):
+
+``Fold`` (default)
+    Devices run in order, each on the previous one's result, with ``device``,
+    ``device-key`` (1-based index) and, when given, ``input-prefixes/<k>`` /
+    ``output-prefixes/<k>`` set for it.  ``ok`` with a message continues; ``ok`` with
+    anything else is returned as is; ``not_found`` (the device lacks the key) skips the
+    device; ``skip`` ends the pass; ``pass`` restarts from the first device with
+    ``pass`` + 1 (at most ``max-passes``, default 100); other statuses end the fold with
+    that status.  The result gets its ``device``, prefixes and ``pass`` restored.
+``Map``
+    Each device runs on the original message; the result maps ``device-key`` to each
+    device's result (failed devices are left out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hbeam import _core
+from hbeam._sentinels import NOT_FOUND
+from hbeam.errors import DeviceError, InvalidMessage
+
+_UNROUTED = ("set", "keys")
+_RESTORE = ("device", "input-prefix", "output-prefix")
+_MAX_PASSES = 100
+
+
+def info(base: Any = None, req: Any = None, opts: Any = None) -> dict[str, Any]:
+    result: dict[str, Any] = {"handler": router, "excludes": list(_UNROUTED)}
+    keys = base.get("stack-keys") if isinstance(base, Mapping) else None
+    if isinstance(keys, list):
+        result["exports"] = [str(k) for k in keys]
+    elif isinstance(keys, Mapping):
+        result["exports"] = [str(v) for v in keys.values()]
+    return result
+
+
+def devices_of(base: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``(device-key, device)`` pairs of the stack, in order."""
+    stack = base.get("device-stack", base.get("execution-stack"))
+    if isinstance(stack, list):
+        return [(str(i + 1), d) for i, d in enumerate(stack)]
+    if isinstance(stack, Mapping):
+        keys = list(stack.keys())
+        if keys and all(k.isdigit() for k in keys):
+            keys.sort(key=int)
+        return [(k, stack[k]) for k in keys]
+    raise DeviceError(
+        "stack@1.0 needs a 'device-stack' (a list of devices)", device="stack@1.0", key="device-stack"
+    )
+
+
+def _prefixed(msg: Any, name: str, key: str) -> Any:
+    table = msg.get(f"{name}es") if isinstance(msg, Mapping) else None  # input-prefixes
+    if isinstance(table, Mapping) and key in table:
+        return table[key]
+    if isinstance(table, list) and key.isdigit() and 0 < int(key) <= len(table):
+        return table[int(key) - 1]
+    return None
+
+
+def router(key: str, base: Any, req: Any, opts: Any) -> Any:
+    from hbeam import ao
+
+    impl = _core.impl
+    request = (req if hasattr(req, "set") else impl.Message(req or {})).set("path", key)
+    mode = str(request.get("mode") or base.get("mode") or "Fold").lower()
+    stack = devices_of(base)
+    if mode == "map":
+        results: dict[str, Any] = {}
+        for dev_key, dev in stack:
+            status, value = ao.resolve_status(
+                base.merge({"device": dev, "device-key": dev_key}), request, opts=opts
+            )
+            if status == "ok":
+                results[dev_key] = value
+        return impl.Message(results)
+    if mode != "fold":
+        raise InvalidMessage(f"stack@1.0 mode must be Fold or Map, not {mode!r}")
+
+    original = {k: base.get(k) for k in _RESTORE}
+    had_pass = "pass" in base
+    old_pass = base.get("pass")
+    msg = base if had_pass else base.set("pass", 1)
+    max_passes = int(base.get("max-passes", _MAX_PASSES))
+    index = 0
+    while index < len(stack):
+        dev_key, dev = stack[index]
+        update: dict[str, Any] = {
+            "device": dev,
+            "device-key": dev_key,
+            "previous-device": original["device"],
+        }
+        for name in ("input-prefix", "output-prefix"):
+            prefix = _prefixed(base, name, dev_key)
+            if prefix is not None:
+                update[name] = prefix
+        status, value = ao.resolve_status(msg.merge(update), request, opts=opts)
+        if status == "ok":
+            if not isinstance(value, Mapping):
+                return value
+            msg = value if hasattr(value, "merge") else impl.Message(value)
+            index += 1
+        elif status == "not_found" or (status == "error" and value is NOT_FOUND):
+            index += 1  # the device does not implement this key
+        elif status == "skip":
+            if isinstance(value, Mapping):
+                msg = value if hasattr(value, "merge") else impl.Message(value)
+            break
+        elif status == "pass":
+            if isinstance(value, Mapping):
+                msg = value if hasattr(value, "merge") else impl.Message(value)
+            passes = int(msg.get("pass", 1)) + 1
+            if passes > max_passes:
+                raise DeviceError(
+                    f"stack@1.0: more than {max_passes} passes", device="stack@1.0", key=key
+                )
+            msg = msg.set("pass", passes)
+            index = 0
+        else:
+            return ao.Status(status, value)
+    restore: dict[str, Any] = {k: v for k, v in original.items() if v is not None}
+    restore["pass"] = old_pass if had_pass else _core_unset()
+    restore["device-key"] = _core_unset()
+    restore["previous-device"] = _core_unset()
+    return msg.merge(restore)
+
+
+def _core_unset() -> Any:
+    from hbeam._sentinels import UNSET
+
+    return UNSET

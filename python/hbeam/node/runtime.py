@@ -1,0 +1,423 @@
+"""``hbeam.Node``: a node in-process — its store, options, scheduler and process workers.
+
+Everything a node does is sugar over :func:`hbeam.resolve` with the node's options
+(``node.opts``), and works the same over HTTP (``node.app``).  See
+``docs/process-design.md`` for the design.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from hbeam import _core
+from hbeam._sentinels import NOT_FOUND
+from hbeam.errors import AOError, DeviceError, InvalidMessage, NotFound
+from hbeam.node.process import ProcessRuntime, Subscription, execution_device
+from hbeam.node.scheduler import Scheduler
+
+__all__ = ["Node", "default_node"]
+
+_PROGRESS_AFTER_SLOTS = 2000
+
+
+class Node:
+    """An hbeam node running in this Python process.
+
+    Args:
+        store: ``"lmdb:DIR"``, ``"fs:DIR"``, ``"memory:"``, a Store, or None for a fresh
+            temporary LMDB store that is deleted on :meth:`close`.
+        wallet: the node's wallet (``hbeam.Wallet``), used to sign assignments once
+            signatures are enabled; None = no wallet.
+        snapshot_every: write the process state every this many slots (default 1000).
+        durable: False skips fsync on scheduling (benchmarks only); default True.
+        eager: compute newly scheduled slots in the background (default True).
+        **opts: further node options (``lua_instruction_limit``, ``lua_memory_limit``,
+            ``wasm_fuel``, ``wasm_memory_limit``, ``require_signed``, ``max_body_bytes``,
+            ``cache_control`` …), visible to devices in ``node.opts``.
+    """
+
+    def __init__(
+        self,
+        store: Any = None,
+        *,
+        wallet: Any = None,
+        snapshot_every: int = 1000,
+        durable: bool = True,
+        eager: bool = True,
+        **opts: Any,
+    ) -> None:
+        from hbeam import store as _store
+
+        self._tmpdir: str | None = None
+        if store is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="hbeam-node-")
+            store = f"lmdb:{self._tmpdir}"
+        store_options = {} if durable or not isinstance(store, str) else {"durable": False}
+        self.store = _store.open(store, **store_options)
+        self.wallet = wallet
+        if snapshot_every < 1:
+            raise ValueError("snapshot_every must be at least 1")
+        self.snapshot_every = snapshot_every
+        self.eager = eager
+        self.cache = _core.impl.ResultCache()
+        self.opts: dict[str, Any] = {
+            **opts,
+            "store": self.store,
+            "cache": self.cache,
+            "node": self,
+            "wallet": wallet,
+        }
+        #: options for running execution devices: no result caching, no hash paths
+        self.exec_opts: dict[str, Any] = {
+            **self.opts,
+            "cache_control": ["no-cache", "no-store"],
+            "hashpath": "ignore",
+        }
+        self.scheduler = Scheduler(self.store, dedup_key=_dedup_key)
+        self._processes: dict[str, ProcessRuntime] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hbeam-compute")
+        self._pending: set[str] = set()
+        self._pending_lock = threading.Lock()
+        if eager:
+            self.scheduler.on_commit(self._on_commit)
+        self._app: Any = None
+
+    # -- resolution -------------------------------------------------------------------------
+
+    def resolve(self, path_or_msgs: Any, /) -> Any:
+        """Resolve an HTTP-style path (``"/PID~process@1.0/now/cache"``) or a message list."""
+        from hbeam import ao
+        from hbeam.path import parse_request
+
+        if isinstance(path_or_msgs, str):
+            return ao.resolve_many(parse_request(path_or_msgs), opts=self.opts)
+        if isinstance(path_or_msgs, Mapping):
+            return ao.resolve(path_or_msgs, opts=self.opts)
+        return ao.resolve_many(list(path_or_msgs), opts=self.opts)
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def publish(self, data: bytes | str, content_type: str | None = None) -> str:
+        """Store ``data`` content-addressed (e.g. a Lua module or a wasm image); its ID.
+
+        The bytes are durable when this returns.
+        """
+        from hbeam import cache
+
+        if not isinstance(data, (bytes, str)):
+            raise InvalidMessage(f"publish takes bytes or str, not {type(data).__name__}")
+        ident = cache.write(data, opts=self.opts)
+        if content_type:
+            meta = _core.impl.Message({"content-type": content_type, "body-id": ident})
+            self.store.write(f"meta/{ident}", _core.impl.encode(meta))
+        return ident
+
+    def content_type(self, ident: str) -> str | None:
+        """The content type ``publish`` recorded for ``ident``, if any."""
+        raw = self.store.read(f"meta/{ident}")
+        if raw is None:
+            return None
+        ct = _core.impl.decode(raw).get("content-type")
+        return ct if isinstance(ct, str) else None
+
+    def read(self, ident: str) -> Any:
+        """A stored message or published data by ID (``NotFound`` if absent)."""
+        from hbeam import cache
+
+        value = cache.read(ident, opts=self.opts)
+        if value is NOT_FOUND:
+            raise NotFound(f"nothing is stored at {ident!r}")
+        return value
+
+    # -- processes ----------------------------------------------------------------------------
+
+    def spawn(self, definition: Mapping[str, Any]) -> str:
+        """Register a process and assign its definition slot 0; returns the process ID.
+
+        Raises:
+            DeviceError: the definition names no execution device, or one that (or a
+                stack member of which) is not a known device.
+        """
+        from hbeam import cache
+
+        if not isinstance(definition, Mapping):
+            raise InvalidMessage("a process definition is a message (a mapping)")
+        impl = _core.impl
+        msg = impl.Message(definition)
+        extra: dict[str, Any] = {}
+        if "device" not in msg:
+            extra["device"] = "process@1.0"
+        if "type" not in msg:
+            extra["type"] = "Process"
+        if "execution-stack" in msg and "device-stack" not in msg:
+            extra["device-stack"] = msg["execution-stack"]  # seed 001's spelling
+        if extra:
+            msg = msg.merge(extra)
+        _check_devices(msg)
+        pid = process_id(msg)
+        if self.scheduler.current(pid) >= 0:
+            return pid  # already spawned: spawning is idempotent
+        cache.write(msg, opts=self.opts)
+        self.store.write(f"processes/{pid}", impl.encode(msg))
+        self.scheduler.schedule(pid, msg)
+        return pid
+
+    def spawn_lua(
+        self,
+        module: str | bytes,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> str:
+        """Spawn an aos process running ``module`` (an ID, or Lua source published first)."""
+        if isinstance(module, bytes) or (isinstance(module, str) and not _is_id(module)):
+            module = self.publish(module, "application/lua")
+        definition: dict[str, Any] = {
+            "device": "process@1.0",
+            "execution-device": "stack@1.0",
+            "device-stack": ["lua@5.3a", "patch@1.0"],
+            "module": module,
+            "patch-from": "/results/outbox",
+            "patch-to": "/",
+            "scheduler": "local",
+        }
+        if owner is not None:
+            definition["owner"] = owner
+        if tags:
+            definition.update(tags)
+        return self.spawn(definition)
+
+    def definition(self, pid: str) -> Any:
+        """The definition of process ``pid`` (``NotFound`` if unknown)."""
+        raw = self.store.read(f"processes/{pid}") if _is_id(pid) else None
+        if raw is None:
+            raise NotFound(f"no process {pid!r} on this node")
+        return _core.impl.decode(raw)
+
+    def runtime(self, pid: str) -> ProcessRuntime:
+        """The live runtime of process ``pid`` (loaded on first use)."""
+        with self._lock:
+            rt = self._processes.get(pid)
+            if rt is None:
+                if self._closed:
+                    raise AOError("the node is closed")
+                rt = ProcessRuntime(self, pid, self.definition(pid))
+                self._processes[pid] = rt
+            return rt
+
+    def schedule(self, pid: str, message: Mapping[str, Any]) -> Any:
+        """Assign ``message`` the next slot of ``pid``; returns once it is durable."""
+        self.definition(pid)
+        return self.scheduler.schedule(pid, message)
+
+    def schedule_many(self, pid: str, messages: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Assign consecutive slots to ``messages`` in one durable commit."""
+        self.definition(pid)
+        return self.scheduler.schedule_many(pid, list(messages))
+
+    def slot(self, pid: str) -> int:
+        """The latest assigned slot of ``pid``."""
+        self.definition(pid)
+        return self.scheduler.current(pid)
+
+    def compute(self, pid: str, slot: int) -> Any:
+        """The state of ``pid`` after ``slot``."""
+        return self.runtime(pid).compute(slot)
+
+    def now(self, pid: str) -> Any:
+        """The state of ``pid`` after its latest scheduled slot."""
+        return self.runtime(pid).now()
+
+    def subscribe(self, pid: str) -> Subscription:
+        """Events for every newly computed slot of ``pid`` (close it when done)."""
+        return self.runtime(pid).subscribe()
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    @property
+    def app(self) -> Any:
+        """The node's ASGI application."""
+        if self._app is None:
+            from hbeam.node.app import create_app
+
+            self._app = create_app(self)
+        return self._app
+
+    def serve(self, host: str = "127.0.0.1", port: int = 8734, **kwargs: Any) -> None:
+        """Serve ``app`` over HTTP until interrupted."""
+        from hbeam.node.server import serve
+
+        serve(self, host=host, port=port, **kwargs)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish queued scheduling, stop the workers, close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        self.scheduler.close()
+        self._workers.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            runtimes = list(self._processes.values())
+            self._processes.clear()
+        for rt in runtimes:
+            rt.close()
+        self.store.close()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Node(store={self.store!r})"
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def write_async(self, pairs: Sequence[tuple[str, bytes]]) -> None:
+        """Write derived data (snapshots, watermarks) without waiting for the commit."""
+        from hbeam.store import Write
+
+        if not self._closed:
+            self.store.commit([Write(p, d) for p, d in pairs], wait=False)
+
+    def _on_commit(self, pid: str, slot: int) -> None:
+        if self._closed:
+            return
+        with self._pending_lock:
+            if pid in self._pending:
+                return
+            self._pending.add(pid)
+        try:
+            self._workers.submit(self._catch_up, pid)
+        except RuntimeError:  # shutting down
+            pass
+
+    def _catch_up(self, pid: str) -> None:
+        with self._pending_lock:
+            self._pending.discard(pid)
+        if self._closed:
+            return
+        try:
+            self.runtime(pid).catch_up()
+        except AOError:
+            pass
+
+    def _deliver(self, sender: str, slot: int, outbox: list[tuple[str, Any]]) -> None:
+        """Push: schedule outbox messages whose target is a local process."""
+        for key, message in outbox:
+            target = message.get("target")
+            if not isinstance(target, str):
+                continue
+            target = target.split("?", 1)[0].split("&", 1)[0]
+            if self.store.read(f"processes/{target}") is None:
+                continue
+            delivered = _core.impl.Message(message).merge(
+                {
+                    "from-process": sender,
+                    "push-ref": f"{sender}/{slot}/{key}",
+                    "type": message.get("type", "Message"),
+                    "data-protocol": "ao",
+                    "variant": "ao.N.1",
+                }
+            )
+            try:
+                self.scheduler.schedule(target, delivered)
+            except AOError:
+                continue
+
+    def _replay_progress(self, pid: str, start: int, target: int) -> Callable[[int | None], None] | None:
+        """A rich progress bar for long replays when stderr is a terminal, else None."""
+        if target - start < _PROGRESS_AFTER_SLOTS or not sys.stderr.isatty():
+            return None
+        from rich.progress import Progress
+
+        progress = Progress(transient=True)
+        task = progress.add_task(f"replaying {pid[:8]}…", total=target - start)
+        progress.start()
+        last = [time.monotonic()]
+
+        def step(slot: int | None) -> None:
+            if slot is None:
+                progress.stop()
+            elif time.monotonic() - last[0] > 0.1:
+                last[0] = time.monotonic()
+                progress.update(task, completed=slot - start)
+
+        return step
+
+
+def process_id(definition: Mapping[str, Any]) -> str:
+    """The ID of a process: its definition's (signed, when it carries commitments) ID."""
+    if "commitments" in definition:
+        from hbeam.commitment import signed_id
+
+        return str(signed_id(definition))
+    return str(_core.impl.id(definition))
+
+
+def _dedup_key(message: Mapping[str, Any]) -> str | None:
+    ref = message.get("push-ref")
+    if isinstance(ref, str):
+        return "push-" + str(_core.impl.id(ref))
+    if "commitments" in message:
+        from hbeam.commitment import signed_id
+
+        return str(signed_id(message))
+    return None
+
+
+def _check_devices(definition: Mapping[str, Any]) -> None:
+    from hbeam import device
+
+    names = [execution_device(definition)]
+    if names[0].lower() == "stack@1.0":
+        stack = definition.get("device-stack")
+        if isinstance(stack, Mapping):
+            names += [v for v in stack.values() if isinstance(v, str)]
+        elif isinstance(stack, list):
+            names += [v for v in stack if isinstance(v, str)]
+        else:
+            raise DeviceError(
+                "an execution-device of stack@1.0 needs a 'device-stack' list",
+                device="stack@1.0",
+                key="device-stack",
+            )
+    for name in names:
+        device.load(name)
+
+
+def _is_id(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 43
+        and all(c.isalnum() or c in "-_" for c in value)
+        and value.isascii()
+    )
+
+
+_default: Node | None = None
+_default_lock = threading.Lock()
+
+
+def default_node() -> Node:
+    """The node used when a process is resolved without one in ``opts`` (memory store)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Node("memory:")
+        return _default
+
