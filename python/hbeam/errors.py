@@ -22,6 +22,7 @@ __all__ = [
     "RecursionLimit",
     "StoreError",
     "Unauthorized",
+    "WalletError",
     "WasmError",
 ]
 
@@ -132,5 +133,11 @@ class CacheMiss(AOError):
 
 class StoreError(AOError):
     """The store could not read or write (corrupt file, full disk, I/O error)."""
+
+    http_status = 500
+
+
+class WalletError(AOError):
+    """A wallet (key file or JWK) is missing, unreadable, malformed or readable by others."""
 
     http_status = 500
