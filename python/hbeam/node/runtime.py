@@ -164,6 +164,9 @@ class Node:
             msg = msg.merge(extra)
         _check_devices(msg)
         pid = process_id(msg)
+        if "commitments" in msg:
+            signed = _with_verified_sender(msg)
+            msg = signed.merge({"owner": signed["from"]}).remove("from")
         if self.scheduler.current(pid) >= 0:
             return pid  # already spawned: spawning is idempotent
         cache.write(msg, opts=self.opts)
@@ -215,14 +218,24 @@ class Node:
             return rt
 
     def schedule(self, pid: str, message: Mapping[str, Any]) -> Any:
-        """Assign ``message`` the next slot of ``pid``; returns once it is durable."""
+        """Assign ``message`` the next slot of ``pid``; returns once it is durable.
+
+        A signed message (one with ``commitments``) must verify, and its ``from`` becomes
+        its verified signer whatever it said; scheduling it again returns the first
+        assignment.  An unsigned message comes from trusted in-process code: its ``from``
+        is taken as given.
+
+        Raises:
+            NotFound: no such process.
+            InvalidSignature: a commitment does not verify.
+        """
         self.definition(pid)
-        return self.scheduler.schedule(pid, message)
+        return self.scheduler.schedule(pid, _with_verified_sender(message))
 
     def schedule_many(self, pid: str, messages: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """Assign consecutive slots to ``messages`` in one durable commit."""
+        """Assign consecutive slots to ``messages`` in one durable commit (see ``schedule``)."""
         self.definition(pid)
-        return self.scheduler.schedule_many(pid, list(messages))
+        return self.scheduler.schedule_many(pid, [_with_verified_sender(m) for m in messages])
 
     def slot(self, pid: str) -> int:
         """The latest assigned slot of ``pid``."""
@@ -367,6 +380,19 @@ def process_id(definition: Mapping[str, Any]) -> str:
 
         return str(signed_id(definition))
     return str(_core.impl.id(definition))
+
+
+def _with_verified_sender(message: Mapping[str, Any]) -> Any:
+    """``message`` with ``from`` = its verified signer when it is signed (else as given)."""
+    if not isinstance(message, Mapping) or "commitments" not in message:
+        return message
+    from hbeam.commitment import check
+
+    signers = check(message)  # InvalidSignature when any commitment fails
+    msg = message if hasattr(message, "merge") else _core.impl.Message(message)
+    if not signers:
+        return msg.remove("from") if "from" in msg else msg
+    return msg.merge({"from": signers[0]})
 
 
 def _dedup_key(message: Mapping[str, Any]) -> str | None:

@@ -1,0 +1,81 @@
+"""In-process scheduling of signed messages: verified senders, replay protection, owners."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from hbeam import InvalidSignature, device
+from hbeam.commitment import commit
+from hbeam.node import Node
+from hbeam.wallet import Wallet
+
+
+class Recorder:
+    """Keeps the sender of every message it computes."""
+
+    def init(self, base: Any, req: Any, opts: Any) -> Any:
+        return base.set("senders", [])
+
+    def compute(self, base: Any, req: Any, opts: Any) -> Any:
+        return base.set("senders", [*base["senders"], req["body"].get("from")])
+
+
+device.register("test-recorder@1.0", Recorder())
+
+
+@pytest.fixture(scope="module")
+def alice() -> Wallet:
+    return Wallet.generate("ed25519")
+
+
+@pytest.fixture(scope="module")
+def bob() -> Wallet:
+    return Wallet.generate("ed25519")
+
+
+@pytest.fixture
+def node(backend: ModuleType, tmp_path: Path) -> Iterator[Node]:
+    with Node(f"lmdb:{tmp_path / 'n'}") as n:
+        yield n
+
+
+def test_from_is_the_verified_signer_not_what_was_typed(
+    node: Node, alice: Wallet, bob: Wallet
+) -> None:
+    pid = node.spawn({"execution-device": "test-recorder@1.0"})
+    forged = commit({"action": "Transfer", "from": bob.address}, alice)
+    node.schedule(pid, forged)
+    node.schedule(pid, {"action": "Trusted", "from": "in-process"})
+    assert node.now(pid)["senders"] == [alice.address, "in-process"]
+
+
+def test_a_replayed_signed_message_gets_its_first_slot(node: Node, alice: Wallet) -> None:
+    pid = node.spawn({"execution-device": "test-recorder@1.0"})
+    msg = commit({"action": "Transfer", "quantity": "1"}, alice)
+    first = node.schedule(pid, msg)
+    again = node.schedule(pid, msg)
+    assert again["slot"] == first["slot"] == 1
+    assert node.slot(pid) == 1
+    other = node.schedule(pid, commit({"action": "Transfer", "quantity": "2"}, alice))
+    assert other["slot"] == 2
+
+
+def test_a_tampered_message_is_refused(node: Node, alice: Wallet) -> None:
+    pid = node.spawn({"execution-device": "test-recorder@1.0"})
+    msg = commit({"action": "Transfer", "quantity": "1"}, alice)
+    tampered = msg.set("quantity", "1000") if hasattr(msg, "set") else {**msg, "quantity": "1000"}
+    with pytest.raises(InvalidSignature):
+        node.schedule(pid, tampered)
+    assert node.slot(pid) == 0
+
+
+def test_a_signed_spawn_makes_the_signer_the_owner(node: Node, alice: Wallet) -> None:
+    definition = commit({"execution-device": "test-recorder@1.0", "name": "owned"}, alice)
+    pid = node.spawn(definition)
+    assert node.definition(pid)["owner"] == alice.address
+    assert node.spawn(definition) == pid
