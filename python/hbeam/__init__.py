@@ -122,7 +122,7 @@ def normalize_keys(value: Any) -> Any:
     return _core.impl.normalize_keys(value)
 
 
-def id(value: Any) -> str:  # noqa: A001 - the AO-Core name
+def id(value: Any) -> str:  # the AO-Core name, shadowing the builtin on purpose
     """The 43-character ID of a message (or the content address of bytes/str)."""
     result: str = _core.impl.id(value)
     return result
@@ -158,11 +158,14 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'hbeam' has no attribute {name!r}")
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
-    return getattr(module, attr) if attr else module
+    value = getattr(module, attr) if attr else module
+    globals()[name] = value  # resolve once: later lookups skip __getattr__ (hot path)
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # not set(): once hbeam.set is resolved, the module global `set` is hbeam.ao.set
+    return sorted({*globals(), *__all__})
 
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy names
