@@ -37,7 +37,7 @@ run: build  ## build, then start the node on :8734 with the example token proces
 .PHONY: test
 test: build  ## build, cargo test, then every test on both backends (pure and native)
 	cargo test -q --workspace --no-default-features
-	HBEAM_REQUIRE_NATIVE=1 $(VPY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	HBEAM_REQUIRE_NATIVE=1 $(VPY) -m pytest -q -p no:cacheprovider -n 2 $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: build  ## run benches/ and regenerate BENCHMARKS.md
