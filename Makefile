@@ -34,8 +34,13 @@ build: deps  ## build the native core (release) into the package: maturin develo
 run: build  ## build, then start the node on :8734 with the example token process
 	$(VPY) -m hbeam.examples.run --port $(PORT)
 
+.PHONY: chromium
+chromium:  ## install Debian's chromium (the HTML view test drives it headless) if it is absent
+	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium) \
+	  || echo "chromium could not be installed: the headless-browser test will be skipped"
+
 .PHONY: test
-test: build  ## build, cargo test, then every test on both backends (pure and native)
+test: build chromium  ## build, cargo test, then every test on both backends (pure and native)
 	cargo test -q --workspace --no-default-features
 	HBEAM_REQUIRE_NATIVE=1 $(VPY) -m pytest -q -p no:cacheprovider -n 2 $(PYTEST_ARGS)
 
@@ -53,14 +58,21 @@ wheel: deps  ## build an abi3 wheel, install it into a fresh venv and import it
 	/tmp/hbeam-wheel-venv/bin/pip install -q dist/hbeam-*.whl
 	cd /tmp && /tmp/hbeam-wheel-venv/bin/python -c 'import hbeam; assert hbeam.BACKEND == "native", hbeam.BACKEND; print("wheel ok:", hbeam.__version__, hbeam.BACKEND)'
 
+# Every check runs even when an earlier one fails, so one run lists every problem; the
+# target fails if any did.  It builds first: stubtest imports the current hbeam._native.
 .PHONY: lint
-lint: deps  ## ruff, mypy --strict, stubtest, cargo fmt --check, cargo clippy -D warnings
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
-	$(VENV)/bin/mypy
-	$(VPY) -m mypy.stubtest hbeam._native
-	cargo fmt --all --check
-	cargo clippy --workspace --all-targets -- -D warnings
+lint: build  ## ruff, mypy --strict, stubtest, cargo fmt --check, cargo clippy -D warnings
+	@failed=(); \
+	check() { local name=$$1; shift; echo "+ $$*"; "$$@" || failed+=("$$name"); }; \
+	check "ruff check" $(VENV)/bin/ruff check python tests benches; \
+	check "ruff format" $(VENV)/bin/ruff format --check python tests benches; \
+	check "mypy" $(VENV)/bin/mypy python tests benches; \
+	check "stubtest" $(VPY) -m mypy.stubtest hbeam._native; \
+	check "cargo fmt" cargo fmt --all --check; \
+	check "cargo clippy" env PYO3_PYTHON=$(abspath $(VPY)) \
+		cargo clippy --workspace --all-targets -- -D warnings; \
+	if (( $${#failed[@]} )); then printf 'lint failed: %s\n' "$${failed[@]}"; exit 1; fi; \
+	echo "lint ok"
 
 .PHONY: format
 format: deps  ## ruff fix + format, cargo fmt

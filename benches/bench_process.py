@@ -13,7 +13,6 @@ from typing import Any
 
 import lmdb
 import pytest
-
 from hbeam import _core, device
 from hbeam.node import Node
 
@@ -33,9 +32,7 @@ class _Ledger:
         body = req["body"]
         a, b = body["a"], body["b"]
         balances = base["balances"]
-        return base.merge(
-            {"balances": {a: balances.get(a, 0) - 1, b: balances.get(b, 0) + 1}}
-        )
+        return base.merge({"balances": {a: balances.get(a, 0) - 1, b: balances.get(b, 0) + 1}})
 
 
 device.register("bench-counter@1.0", _Counter())

@@ -6,7 +6,7 @@ work whichever backend produced a value.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 __all__ = ["NOT_FOUND", "UNDEFINED", "UNSET", "Sentinel"]
 
@@ -15,7 +15,8 @@ class Sentinel:
     """A named singleton; falsy, picklable by name, never equal to anything else."""
 
     __slots__ = ("_name",)
-    _registry: dict[str, Sentinel] = {}  # noqa: RUF012
+    _name: str
+    _registry: ClassVar[dict[str, Sentinel]] = {}
 
     def __new__(cls, name: str) -> Sentinel:
         existing = cls._registry.get(name)

@@ -43,7 +43,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
 
 def _build_profile() -> str:
     try:
-        from hbeam import _native  # type: ignore[attr-defined]
+        from hbeam import _native
     except ImportError:
         return "unavailable"
     return str(getattr(_native, "build_profile", "unknown"))
@@ -134,8 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(".benchmarks") / "latest.json"
     out.parent.mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "pytest", str(benches), "-q", "-p", "no:cacheprovider",
-           "--benchmark-only", f"--benchmark-json={out}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(benches),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-only",
+        f"--benchmark-json={out}",
+    ]
     if args.k:
         cmd += ["-k", args.k]
     result = subprocess.run(cmd, check=False)

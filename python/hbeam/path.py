@@ -32,7 +32,7 @@ def to_str(path: Any) -> str:
     return result
 
 
-def parse_request(path: str, globals: Mapping[str, Any] | None = None) -> list[Any]:  # noqa: A002
+def parse_request(path: str, globals: Mapping[str, Any] | None = None) -> list[Any]:
     """The messages an HTTP path stands for (HyperBEAM's ``hb_singleton:from``).
 
     See ``docs/core-contract.md`` for the grammar.

@@ -223,7 +223,7 @@ def test_decode_depth_limit(backend: ModuleType) -> None:
 
 def test_decode_rejects_non_bytes(backend: ModuleType) -> None:
     with pytest.raises(InvalidMessage) as info:
-        backend.decode("n")  # type: ignore[arg-type]
+        backend.decode("n")
     assert str(info.value) == "decode expects bytes, got str"
 
 

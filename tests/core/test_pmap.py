@@ -177,6 +177,6 @@ def test_update_and_repr() -> None:
     pm = PMap().update([("b", 2), ("a", 1), ("b", 3)])
     assert list(pm.items()) == [("a", 1), ("b", 3)]
     assert repr(pm) == "PMap({'a': 1, 'b': 3})"
-    assert "a" in pm and 1 not in pm  # type: ignore[comparison-overlap]
+    assert "a" in pm and 1 not in pm
     assert PMap().ceiling("a") is None
     assert list(PMap()) == []

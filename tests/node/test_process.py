@@ -15,9 +15,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
-
 import hbeam
+import pytest
 from hbeam import DeviceError, NotFound, device
 from hbeam.node import Node
 
@@ -135,9 +134,9 @@ def test_unknown_process_is_not_found(lmdb_node: Node) -> None:
 
 
 def test_unknown_execution_device_fails_at_spawn(lmdb_node: Node) -> None:
-    with pytest.raises(DeviceError, match="no-such-device@9.9"):
+    with pytest.raises(DeviceError, match=r"no-such-device@9.9"):
         lmdb_node.spawn({"execution-device": "no-such-device@9.9"})
-    with pytest.raises(DeviceError, match="missing@1.0"):
+    with pytest.raises(DeviceError, match=r"missing@1.0"):
         lmdb_node.spawn({"execution-device": "stack@1.0", "device-stack": ["missing@1.0"]})
     with pytest.raises(DeviceError, match="execution-device"):
         lmdb_node.spawn({"name": "no device"})
@@ -149,7 +148,7 @@ def test_a_failing_slot_is_an_error_result_and_the_process_goes_on(lmdb_node: No
     lmdb_node.schedule(pid, {"fail": "yes"})
     lmdb_node.schedule(pid, {"add": 3})
     assert lmdb_node.now(pid)["count"] == 5
-    with pytest.raises(DeviceError, match="slot 2 .* failed: .*asked to fail"):
+    with pytest.raises(DeviceError, match=r"slot 2 .* failed: .*asked to fail"):
         lmdb_node.compute(pid, 2)
     with pytest.raises(hbeam.AOError, match="slot 2"):
         lmdb_node.resolve(f"/{pid}~process@1.0/compute&slot+integer=2")
@@ -172,7 +171,7 @@ def test_snapshot_then_restart_replays_only_the_tail(backend: ModuleType, tmp_pa
     total = 10_000
     with Node(spec, snapshot_every=1000, eager=False) as node:
         pid = node.spawn(COUNTER)
-        for start in range(0, total, 2500):
+        for _ in range(0, total, 2500):
             node.schedule_many(pid, [{"add": 1}] * 2500)
         assert node.now(pid)["count"] == total
     with Node(spec, snapshot_every=1000, eager=False) as node:
@@ -254,7 +253,7 @@ def test_sigkill_never_loses_an_acknowledged_message(backend: ModuleType, tmp_pa
         assert first.startswith("ack")
         time.sleep(rng.uniform(0.01, 0.15))
         proc.send_signal(signal.SIGKILL)
-        acked = [first] + proc.stdout.read().splitlines()
+        acked = [first, *proc.stdout.read().splitlines()]
         proc.stdout.close()
         proc.wait()
         acks = [(int(a.split()[1]), int(a.split()[2])) for a in acked if a.startswith("ack")]
@@ -265,5 +264,7 @@ def test_sigkill_never_loses_an_acknowledged_message(backend: ModuleType, tmp_pa
                 assert slot <= last
                 assert node.scheduler.assignment(pid, slot)["body"]["add"] == n
             # every stored slot is a gapless prefix, and the state replays from scratch
-            expected = sum(node.scheduler.assignment(pid, s)["body"]["add"] for s in range(1, last + 1))
+            expected = sum(
+                node.scheduler.assignment(pid, s)["body"]["add"] for s in range(1, last + 1)
+            )
             assert node.now(pid)["count"] == expected

@@ -9,7 +9,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from hbeam import NOT_FOUND, StoreError
 from hbeam.node.scheduler import Scheduler
 from hbeam.store import LMDBStore, MemoryStore, Store

@@ -8,7 +8,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from hbeam import InvalidSignature, device
 from hbeam.commitment import commit
 from hbeam.node import Node

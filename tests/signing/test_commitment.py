@@ -61,7 +61,7 @@ def _tampered_values(value: Any) -> list[Any]:
 def test_commit_shape(backend: ModuleType, wallet_a: Wallet) -> None:
     msg = backend.Message(TRANSFER)
     signed = C.commit(msg, wallet_a)
-    assert isinstance(signed, Mapping)
+    assert isinstance(signed, Mapping) and hasattr(signed, "remove")
     cid, c = _only(signed)
     assert c["commitment-device"] == "httpsig@1.0"
     assert c["type"] == c["alg"] == "rsa-pss-sha512"

@@ -76,8 +76,8 @@ def test_derived_components() -> None:
     fields: dict[str, str] = {"Host": "Example.COM"}
     params: dict[str, str | int] = {}
     comps = ["@method", "@path", "@query", "@request-target", "@authority"]
-    base = H.signature_base("get", "/a/b?x=1&y", fields, comps, params).decode()
-    assert base.splitlines()[:5] == [
+    text = H.signature_base("get", "/a/b?x=1&y", fields, comps, params).decode()
+    assert text.splitlines()[:5] == [
         '"@method": GET',
         '"@path": /a/b',
         '"@query": ?x=1&y',

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hbeam.errors import AOError, WalletError
 from hbeam.wallet import PublicKey, Wallet, b64url_decode, b64url_encode, default_wallet_path
 
@@ -47,9 +47,8 @@ def test_rsa_sign_verify_is_pss_sha512(wallet_a: Wallet, wallet_b: Wallet) -> No
     assert not wallet_a.verify(b"hello", b"short")
     # independent check with cryptography: PSS, MGF1-SHA512, 64-byte salt (HyperBEAM's)
     pub = wallet_a.public._key
-    pub.verify(  # type: ignore[union-attr, call-arg]
-        sig, b"hello", padding.PSS(padding.MGF1(hashes.SHA512()), 64), hashes.SHA512()
-    )
+    assert isinstance(pub, rsa.RSAPublicKey)
+    pub.verify(sig, b"hello", padding.PSS(padding.MGF1(hashes.SHA512()), 64), hashes.SHA512())
     # PSS is randomised: two signatures differ, both verify
     assert wallet_a.sign(b"hello") != sig
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hbeam.store import FSStore, LMDBStore, MemoryStore, Store
@@ -23,11 +24,11 @@ def make_store(store_kind: str, tmp_path: Path) -> Iterator[Callable[..., Store]
     opened: list[Store] = []
     memory: list[MemoryStore] = []
 
-    def make(**options: object) -> Store:
+    def make(**options: Any) -> Store:
         if store_kind == "lmdb":
-            store: Store = LMDBStore(tmp_path / "store", **options)  # type: ignore[arg-type]
+            store: Store = LMDBStore(tmp_path / "store", **options)
         elif store_kind == "fs":
-            store = FSStore(tmp_path / "store", **options)  # type: ignore[arg-type]
+            store = FSStore(tmp_path / "store", **options)
         else:
             # "reopening" a memory store gives the same live object back
             if not memory or memory[0]._closed:

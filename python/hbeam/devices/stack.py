@@ -53,7 +53,9 @@ def devices_of(base: Mapping[str, Any]) -> list[tuple[str, Any]]:
             keys.sort(key=int)
         return [(k, stack[k]) for k in keys]
     raise DeviceError(
-        "stack@1.0 needs a 'device-stack' (a list of devices)", device="stack@1.0", key="device-stack"
+        "stack@1.0 needs a 'device-stack' (a list of devices)",
+        device="stack@1.0",
+        key="device-stack",
     )
 
 

@@ -121,6 +121,9 @@ class ProcessRuntime:
         self._pushed = -1
         self._loaded = False
         self.replayed = 0  # slots recomputed while catching up after a (re)start
+        #: options execution devices run with; ``runtime`` tells a device whose live
+        #: objects to use (a scratch runtime recomputing old slots has its own)
+        self.exec_opts: dict[str, Any] = {**node.exec_opts, "runtime": self}
 
     # -- state ----------------------------------------------------------------------------
 
@@ -189,7 +192,7 @@ class ProcessRuntime:
             if callable(closer):
                 try:
                     closer()
-                except Exception:  # noqa: S110 - closing must go on
+                except Exception:  # closing must go on
                     pass
 
     # -- internals --------------------------------------------------------------------------
@@ -248,7 +251,7 @@ class ProcessRuntime:
         from hbeam import ao
 
         impl = _core.impl
-        opts = self.node.exec_opts
+        opts = self.exec_opts
         replaying = slot <= self._pushed
         if slot == 0:
             state = impl.Message(self.definition).merge(
@@ -267,10 +270,13 @@ class ProcessRuntime:
         except AOError as exc:
             status, value = "error", exc
         except Exception as exc:  # a device bug must not wedge the process
-            status, value = "error", DeviceError(
-                f"{self.exec_device} failed on slot {slot}: {exc}",
-                device=self.exec_device,
-                key=key,
+            status, value = (
+                "error",
+                DeviceError(
+                    f"{self.exec_device} failed on slot {slot}: {exc}",
+                    device=self.exec_device,
+                    key=key,
+                ),
             )
             value.__cause__ = exc
         if status == "ok" and isinstance(value, Mapping):
@@ -337,9 +343,7 @@ class ProcessRuntime:
         scratch._pushed = 1 << 62  # never push while recomputing history
         scratch._loaded = True
         with scratch._lock:
-            snaps = [
-                int(s) for s in self.node.store.list(f"snapshots/{self.pid}") if s.isdigit()
-            ]
+            snaps = [int(s) for s in self.node.store.list(f"snapshots/{self.pid}") if s.isdigit()]
             usable = [s for s in snaps if s <= slot]
             if usable and not self.live:
                 best = max(usable)

@@ -340,6 +340,7 @@ class Node:
                 continue
             delivered = _core.impl.Message(message).merge(
                 {
+                    "from": sender,  # the verified sender: an outbox cannot forge it
                     "from-process": sender,
                     "push-ref": f"{sender}/{slot}/{key}",
                     "type": message.get("type", "Message"),
@@ -352,7 +353,9 @@ class Node:
             except AOError:
                 continue
 
-    def _replay_progress(self, pid: str, start: int, target: int) -> Callable[[int | None], None] | None:
+    def _replay_progress(
+        self, pid: str, start: int, target: int
+    ) -> Callable[[int | None], None] | None:
         """A rich progress bar for long replays when stderr is a terminal, else None."""
         if target - start < _PROGRESS_AFTER_SLOTS or not sys.stderr.isatty():
             return None
@@ -389,7 +392,8 @@ def _with_verified_sender(message: Mapping[str, Any]) -> Any:
     from hbeam.commitment import check
 
     signers = check(message)  # InvalidSignature when any commitment fails
-    msg = message if hasattr(message, "merge") else _core.impl.Message(message)
+    # a core Message (either backend) has merge and remove; any other Mapping is wrapped
+    msg: Any = message if hasattr(message, "merge") else _core.impl.Message(message)
     if not signers:
         return msg.remove("from") if "from" in msg else msg
     return msg.merge({"from": signers[0]})
@@ -446,4 +450,3 @@ def default_node() -> Node:
         if _default is None:
             _default = Node("memory:")
         return _default
-

@@ -32,7 +32,7 @@ from hbeam import _core
 from hbeam._sentinels import NOT_FOUND
 from hbeam.errors import AOError, InvalidMessage, StoreError
 
-__all__ = ["Scheduler", "StoreLike", "TRANSPORT_KEYS"]
+__all__ = ["TRANSPORT_KEYS", "Scheduler", "StoreLike"]
 
 TRANSPORT_KEYS = frozenset(
     {
@@ -271,14 +271,16 @@ class Scheduler:
             for listener in self._listeners:
                 try:
                     listener(pid, cursor.current)
-                except Exception:  # noqa: S110 - a listener must not break scheduling
+                except Exception:  # a listener must not break scheduling
                     pass
 
 
 def _clean(message: Mapping[str, Any]) -> Any:
     """The message as it is scheduled: a core Message without transport keys."""
     if not isinstance(message, Mapping):
-        raise InvalidMessage(f"can only schedule a message (a mapping), not {type(message).__name__}")
+        raise InvalidMessage(
+            f"can only schedule a message (a mapping), not {type(message).__name__}"
+        )
     msg = message if hasattr(message, "remove") else _core.impl.Message(message)
     drop = [k for k in msg if k in TRANSPORT_KEYS]
     return msg.remove(drop) if drop else msg

@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Literal, NamedTuple, Protocol, TypeAlias, cast
+from typing import Literal, NamedTuple, Protocol, TypeAlias, TypeVar, cast
 
 from hbeam.errors import AOError, InvalidPath, StoreError
 
@@ -83,11 +83,15 @@ class Node(NamedTuple):
 _GROUP_NODE = Node(GROUP, b"")
 
 
+# What a write accepts: bytes, or a bytes-like object stored as its bytes.
+BytesLike: TypeAlias = bytes | bytearray | memoryview
+
+
 class Write(NamedTuple):
     """Operation: store ``data`` at ``path`` (replacing a value or link there)."""
 
     path: str | Sequence[str]
-    data: bytes
+    data: BytesLike
 
 
 class Link(NamedTuple):
@@ -504,6 +508,9 @@ def plan_batch(view: View, batch: list[_Request], where: str) -> Overlay:
     return combined
 
 
+_StoreT = TypeVar("_StoreT", bound="Store")
+
+
 class Store(abc.ABC):
     """A durable tree of values, groups and links (see the module docstring).
 
@@ -571,12 +578,12 @@ class Store(abc.ABC):
         return _join(resolved)
 
     # -- writing -------------------------------------------------------------------------
-    def write(self, path: str | Sequence[str], data: bytes) -> None:
+    def write(self, path: str | Sequence[str], data: BytesLike) -> None:
         """Store ``data`` at ``path``; durable when this returns."""
         self._submit(_validate_ops((Write(path, data),)))
 
     def write_many(
-        self, items: Mapping[str, bytes] | Iterable[tuple[str | Sequence[str], bytes] | Op]
+        self, items: Mapping[str, BytesLike] | Iterable[tuple[str | Sequence[str], BytesLike] | Op]
     ) -> None:
         """Store several values (pairs or operations) in one atomic, durable commit."""
         pairs = items.items() if isinstance(items, Mapping) else items
@@ -585,7 +592,7 @@ class Store(abc.ABC):
             if isinstance(item, (Write, Link, Group)):
                 ops.append(item)
             else:
-                path, data = cast("tuple[str | Sequence[str], bytes]", item)
+                path, data = cast("tuple[str | Sequence[str], BytesLike]", item)
                 ops.append(Write(path, data))
         self.commit(ops)
 
@@ -614,7 +621,7 @@ class Store(abc.ABC):
         self._submit(_validate_ops((Link(existing, new),)))
 
     # -- lifecycle -----------------------------------------------------------------------
-    def __enter__(self) -> Store:
+    def __enter__(self: _StoreT) -> _StoreT:
         return self
 
     def __exit__(
