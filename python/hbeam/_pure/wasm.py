@@ -8,6 +8,7 @@ with a clear error.
 
 from __future__ import annotations
 
+import atexit
 import functools
 from typing import Any
 
@@ -23,7 +24,10 @@ def _validator_engine() -> Any:
     config = wasmtime.Config()
     config.wasm_memory64 = True
     config.wasm_exceptions = True
-    return wasmtime.Engine(config)
+    engine = wasmtime.Engine(config)
+    # free it before interpreter teardown unloads wasmtime's FFI bindings
+    atexit.register(engine.close)
+    return engine
 
 
 def wasm_translate_legacy_eh(data: bytes) -> bytes:

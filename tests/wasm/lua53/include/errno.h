@@ -1,0 +1,4 @@
+#pragma once
+extern int errno;
+#define ENOENT 2
+#define ERANGE 34

@@ -1,0 +1,3 @@
+#pragma once
+struct lconv { char *decimal_point; };
+struct lconv *localeconv(void);
