@@ -12,7 +12,7 @@ The ``lua@5.3a`` device (``hbeam.devices.lua``) is a thin layer over these.
 
 from __future__ import annotations
 
-from hbeam.lua.aos import AOS_SOURCE, TOKEN_SOURCE, AosProcess
+from hbeam.lua.aos import AOS_SOURCE, JSON_SOURCE, TOKEN_SOURCE, AosProcess
 from hbeam.lua.convert import MAX_DEPTH, decode_values, encode_values
 from hbeam.lua.vm import DEFAULT_MAX_INSTRUCTIONS, DEFAULT_MAX_MEMORY, LuaVM
 
@@ -20,6 +20,7 @@ __all__ = [
     "AOS_SOURCE",
     "DEFAULT_MAX_INSTRUCTIONS",
     "DEFAULT_MAX_MEMORY",
+    "JSON_SOURCE",
     "MAX_DEPTH",
     "TOKEN_SOURCE",
     "AosProcess",

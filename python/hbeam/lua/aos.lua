@@ -759,7 +759,17 @@ local function result(err)
   if logs_n > 0 then
     output = table_concat(logs, "\n", 1, logs_n)
   end
-  return messages, spawns, output, err, assignments
+  -- trailing nils are left out (fewer values to convert in the common case)
+  if assignments ~= nil then
+    return messages, spawns, output, err, assignments
+  elseif err ~= nil then
+    return messages, spawns, output, err
+  elseif output ~= nil then
+    return messages, spawns, output
+  elseif spawns ~= nil then
+    return messages, spawns
+  end
+  return messages
 end
 
 local entries = {}

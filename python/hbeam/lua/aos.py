@@ -12,9 +12,20 @@ then handles AO messages one at a time::
 
 A message is an AO message as the scheduler delivers it (lower-case keys: ``id``,
 ``from`` (the verified sender), ``owner`` (its signer), ``target``, ``data``,
-``timestamp``, ``block-height``, and any tags). ``os.time()`` is its ``timestamp`` and
-``math.random`` is seeded from its ``id`` and ``timestamp``, so replaying the same
-messages rebuilds the same state.
+``timestamp``, ``block-height``, and any tags). Handlers see it classic-style:
+``msg.Action``, ``msg.From``... (each key Title-Cased), ``msg.Tags`` (every key but the
+envelope ones: Id, From, Owner, Target, Anchor, Data, Timestamp, Block-Height, Signature,
+Commitments, Slot, Epoch, Nonce, Hash-Chain, Path, Module), ``msg.reply(t)``. A message is
+handled only if trusted: ``from == owner``, or ``from``/``owner`` is one of the process's
+authorities. ``os.time()`` is its ``timestamp`` (milliseconds, as aos) and ``math.random``
+is seeded from its ``id`` and ``timestamp``, so replaying the same messages rebuilds the
+same state (Lua code that acts on ``pairs`` order excepted: lupa seeds string hashing per VM).
+
+The result of :meth:`AosProcess.handle` is ``{"outbox": [AO messages], "output": {"data":
+text, "print": bool}, "spawns": [...], "error": str | None}`` (plus ``"assignments"`` when
+``Assign`` was used). Outbox messages have their fields and tags as lower-case keys,
+nested tables as dicts, and a ``reference`` (except ``device: patch@1.0`` messages, which
+are state updates rather than messages).
 
 Errors: a handler error is part of the result (``"error"``; state changes the handler made
 before failing stay, as in aos; no messages are sent). A message that exceeds the
@@ -90,15 +101,22 @@ def _tag_values(process: Mapping[str, Any], name: str) -> list[Any]:
 
 
 def _result(values: Sequence[Any]) -> dict[str, Any]:
-    """The result dict from aos.lua's (messages, spawns, output, error, assignments)."""
-    messages, spawns, output, error = values[0], values[1], values[2], values[3]
+    """The result dict from aos.lua's (messages, spawns, output, error, assignments).
+
+    aos.lua leaves trailing nils out, so ``values`` may be shorter.
+    """
+    n = len(values)
+    messages = values[0] if n > 0 else None
+    spawns = values[1] if n > 1 else None
+    output = values[2] if n > 2 else None
+    error = values[3] if n > 3 else None
     result = {
         "outbox": messages if messages is not None else [],
         "output": {"data": output, "print": True} if output is not None else dict(_EMPTY_OUTPUT),
         "spawns": spawns if spawns is not None else [],
         "error": error,
     }
-    if len(values) > 4 and values[4] is not None:
+    if n > 4 and values[4] is not None:
         result["assignments"] = values[4]
     return result
 

@@ -198,6 +198,8 @@ local function enc_list(v, depth, n)
   return true
 end
 
+local SCALAR_KEY, scalar_keys = {}, 0 -- map keys already seen to be scalars
+
 local function enc_map(v, depth)
   local p = bn
   local b = buf
@@ -230,9 +232,15 @@ local function enc_map(v, depth)
       if tx ~= "string" and tx ~= "number" and tx ~= "boolean" then
         goto nested
       end
-      local tk = type(k)
-      if tk ~= "string" and tk ~= "number" and tk ~= "boolean" then
-        goto nested -- unsupported key: the nested pass reports it
+      if SCALAR_KEY[k] == nil then -- keys repeat (message fields): check each one once
+        local tk = type(k)
+        if tk ~= "string" and tk ~= "number" and tk ~= "boolean" then
+          goto nested -- unsupported key: the nested pass reports it
+        end
+        if scalar_keys < 8192 then
+          SCALAR_KEY[k] = true
+          scalar_keys = scalar_keys + 1
+        end
       end
       b[j + 1] = k
       b[j + 2] = x
@@ -262,7 +270,16 @@ end
 
 enc = function(v, depth)
   local tv = type(v)
-  if tv == "string" then
+  if tv == "table" then
+    if depth >= MAX_DEPTH then
+      fail("nesting deeper than " .. MAX_DEPTH .. " levels (or a cycle)", depth)
+    end
+    local n = rawlen(v)
+    if n > 0 and enc_list(v, depth, n) then
+      return
+    end
+    return enc_map(v, depth)
+  elseif tv == "string" then
     if safe and not utf8_len(v) then
       buf[bn + 1] = nil
       buf[bn + 2] = BYTES
@@ -282,17 +299,8 @@ enc = function(v, depth)
     buf[bn + 2] = NIL
     bn = bn + 2
     return
-  elseif tv ~= "table" then
-    fail("Lua value of type " .. tv .. " cannot be converted", depth)
   end
-  if depth >= MAX_DEPTH then
-    fail("nesting deeper than " .. MAX_DEPTH .. " levels (or a cycle)", depth)
-  end
-  local n = rawlen(v)
-  if n > 0 and enc_list(v, depth, n) then
-    return
-  end
-  enc_map(v, depth)
+  fail("Lua value of type " .. tv .. " cannot be converted", depth)
 end
 
 -- Encode the packed values t[1..t.n] into the shared buffer; returns buffer, length.

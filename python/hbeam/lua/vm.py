@@ -89,9 +89,13 @@ def _no_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
 _STRINGS = frozenset({str, bytes})
 
 
-def _payload_chars(flat: Sequence[Any]) -> int:
-    """Characters in the strings of ``flat`` (a str takes up to 4 bytes per character in Lua)."""
-    return sum([len(x) for x in flat if type(x) in _STRINGS])
+def _payload_bound(flat: Sequence[Any]) -> int:
+    """An upper bound of the bytes Lua allocates for the strings in ``flat``.
+
+    (A str takes at most 4 UTF-8 bytes per character. A comprehension is cheaper here
+    than ``sum(map(sys.getsizeof, ...))``, which looks up ``__sizeof__`` per object.)
+    """
+    return 4 * sum([len(x) for x in flat if type(x) in _STRINGS])
 
 
 def _payload_bytes(flat: Sequence[Any]) -> int:
@@ -327,7 +331,7 @@ class LuaVM:
             if n > CHUNK:
                 return self._call(self._run_fn, (fallback, nargs), flat, what)
             used = self._rt.get_memory_used() or 0
-            if used + HEADROOM + 4 * _payload_chars(flat) > self.max_memory:
+            if used + HEADROOM + _payload_bound(flat) > self.max_memory:
                 self._ensure_room(flat, (), what)
             try:
                 res = self._run_flat_fn(function, n, *flat)
@@ -360,8 +364,7 @@ class LuaVM:
         """
         used = self._rt.get_memory_used() or 0
         room = self.max_memory - HEADROOM - used
-        chars = _payload_chars(flat) + _payload_chars(prefix)
-        if 4 * chars <= room:
+        if _payload_bound(flat) + _payload_bound(prefix) <= room:
             return
         need = _payload_bytes(flat) + _payload_bytes(prefix)
         if need <= room:
