@@ -1,0 +1,90 @@
+"""The native module's surface: the same names as ``_pure`` and the stub, the Python
+classes of ``hbeam.errors`` and ``hbeam._sentinels``, a release build under ``make``."""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+
+import hbeam
+import pytest
+from hbeam import errors
+from hbeam._sentinels import NOT_FOUND
+
+STUB = Path(hbeam.__file__).with_name("_native.pyi")
+
+
+def _public(names: object) -> set[str]:
+    return {n for n in names if not (n.startswith("__") and n.endswith("__"))}  # type: ignore[attr-defined]
+
+
+def _stub_names() -> set[str]:
+    tree = ast.parse(STUB.read_text())
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return _public(names)
+
+
+def test_names_agree_with_pure_and_stub(both_backends: tuple[ModuleType, ModuleType]) -> None:
+    pure, native = both_backends
+    expected = _public(pure.__all__)
+    assert _public(dir(native)) == expected
+    assert _stub_names() == expected
+    assert _public(native.__all__) == expected
+
+
+def test_build_profile_and_version(both_backends: tuple[ModuleType, ModuleType]) -> None:
+    _, native = both_backends
+    assert native.build_profile in ("release", "debug")
+    if os.environ.get("HBEAM_REQUIRE_NATIVE") == "1":  # `make test` builds with --release
+        assert native.build_profile == "release"
+    assert native.__version__ == hbeam.__version__
+
+
+def test_classes(both_backends: tuple[ModuleType, ModuleType]) -> None:
+    _, native = both_backends
+    m = native.Message(a=1)
+    assert isinstance(m, Mapping)
+    assert issubclass(native.Message, Mapping)
+    assert native.Message.__module__ == "hbeam._native"
+    assert native.ResultCache.__module__ == "hbeam._native"
+    assert type(m.set("b", 2)) is native.Message
+
+
+def test_errors_are_the_python_classes(both_backends: tuple[ModuleType, ModuleType]) -> None:
+    _, native = both_backends
+    with pytest.raises(errors.InvalidPath) as path_info:
+        native.parts(1.5)
+    assert type(path_info.value) is errors.InvalidPath
+    with pytest.raises(errors.InvalidMessage) as msg_info:
+        native.normalize_key(1.5)
+    assert type(msg_info.value) is errors.InvalidMessage
+    with pytest.raises(errors.NotFound) as nf_info:
+        native.Message()["x"]
+    assert type(nf_info.value) is errors.NotFound
+    assert isinstance(nf_info.value, KeyError)
+    assert str(nf_info.value) == "key 'x' not found"
+
+
+def test_sentinels_are_the_python_objects(both_backends: tuple[ModuleType, ModuleType]) -> None:
+    _, native = both_backends
+    assert native.Message().get_path("missing") is NOT_FOUND
+    assert native.Message().get_path("missing", None) is None
+    assert native.Message(a=1).set("a", hbeam.UNSET) == {}
+    m = native.Message(a=1)
+    assert m.set("a", hbeam.UNDEFINED) is m
+
+
+def test_constants(both_backends: tuple[ModuleType, ModuleType]) -> None:
+    pure, native = both_backends
+    for name in ("MAX_DEPTH", "MAX_KEY_BYTES", "MAX_SEGMENT_BYTES"):
+        assert getattr(native, name) == getattr(pure, name)
