@@ -1,8 +1,9 @@
 """Lua 5.3 built to wasm64 (``tests/wasm/lua53``) as a json-iface process.
 
 The module comes from ``HBEAM_LUA53_WASM`` (a prebuilt file) or is built with
-``zig cc`` when the ``ziglang`` package is installed (about two CPU-minutes the first
-time, then cached under ``~/.cache/hbeam/lua53``); otherwise these tests are skipped.
+``zig cc`` when the ``ziglang`` package is installed (about ten CPU-seconds the first
+time, then cached under ``$HBEAM_LUA53_CACHE`` or ``~/.cache/hbeam/lua53``); otherwise
+these tests are skipped.
 Lua's error handling is setjmp/longjmp, compiled to legacy wasm exception handling, so
 every Lua error raised here runs through hbeam's load-time exnref translation.
 """
@@ -59,7 +60,7 @@ def _module() -> bytes:
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     try:
-        path = build.build(Path.home() / ".cache" / "hbeam" / "lua53")
+        path = build.build(build.default_cache())
     except build.BuildUnavailable as exc:
         pytest.skip(f"Lua 5.3 wasm64 build unavailable: {exc}")
     return Path(path).read_bytes()

@@ -1,8 +1,13 @@
 /* A json-iface@1.0 `handle` around a Lua 5.3 state (hbeam's wasm64 test build).
  *
- * boot(code) runs a Lua chunk once (it defines the global `handle`); handle(msg, env)
+ * When the state is created, the Lua chunks embedded at build time (hb_chunks, generated
+ * by build.py) are put in the global table _HB_SOURCES (name -> source) and the one named
+ * "main", if any, is run: that is how aos_host.lua boots the aos runtime in the module.
+ * boot(code) runs a Lua chunk (it may define the global `handle`); handle(msg, env)
  * calls handle(msgJson, envJson) in Lua and returns the string it returns, which must
- * be the aos result JSON.  Errors come back as {"ok":false,"error":...}.
+ * be the aos result JSON.  Errors come back as {"ok":false,"error":...}.  handle frees
+ * its two arguments (the host wrote them with the exported malloc and never reuses
+ * them), so a long-running process does not leak a message per call.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +18,10 @@
 
 static lua_State *L;
 static char *last;
+static const char *init_error;
+
+struct hb_chunk { const char *name, *code; size_t len; };
+extern const struct hb_chunk hb_chunks[];
 
 static const luaL_Reg libs[] = {
   {"_G", luaopen_base},          {LUA_COLIBNAME, luaopen_coroutine},
@@ -29,12 +38,30 @@ static const char *keep(const char *s, size_t n) {
   return last;
 }
 
+static const char *error_json(void);
+
 static void init(void) {
   if (L) return;
   L = luaL_newstate();
   for (const luaL_Reg *lib = libs; lib->func; lib++) {
     luaL_requiref(L, lib->name, lib->func, 1);
     lua_pop(L, 1);
+  }
+  const struct hb_chunk *boot_chunk = NULL;
+  lua_newtable(L);
+  for (const struct hb_chunk *c = hb_chunks; c->name; c++) {
+    lua_pushlstring(L, c->code, c->len);
+    lua_setfield(L, -2, c->name);
+    if (!strcmp(c->name, "main")) boot_chunk = c;
+  }
+  lua_setglobal(L, "_HB_SOURCES");
+  if (boot_chunk && (luaL_loadbufferx(L, boot_chunk->code, boot_chunk->len, "=main", "t") ||
+               lua_pcall(L, 0, 0, 0))) {
+    const char *e = error_json(); /* lives in `last`: keep a copy of its own */
+    size_t n = strlen(e);
+    char *copy = malloc(n + 1);
+    if (copy) memcpy(copy, e, n + 1);
+    init_error = copy ? copy : "{\"ok\":false,\"error\":\"the embedded runtime failed\"}";
   }
 }
 
@@ -75,11 +102,18 @@ __attribute__((export_name("eval"))) const char *eval(const char *code) {
   return r;
 }
 
-__attribute__((export_name("handle"))) const char *handle(const char *msg, const char *env) {
+__attribute__((export_name("handle"))) const char *handle(char *msg, char *env) {
   init();
+  if (init_error) {
+    free(msg);
+    free(env);
+    return init_error;
+  }
   lua_getglobal(L, "handle");
   lua_pushstring(L, msg);
   lua_pushstring(L, env);
+  free(msg);
+  free(env);
   if (lua_pcall(L, 2, 1, 0)) return error_json();
   size_t n;
   const char *s = lua_tolstring(L, -1, &n);
