@@ -267,18 +267,43 @@ def message_to_device(msg: Any, *, opts: Mapping[str, Any] | None = None) -> Any
 # --- device specs (cached info + key lookups) -----------------------------------------
 
 
+_ARITIES: dict[Any, int] = {}
+_ARITY_CACHE_SIZE = 4096
+
+
 def _arity(fn: Any, cap: int) -> int:
+    """How many positional arguments ``fn`` takes, at most ``cap``.
+
+    Cached per function object: a device whose info depends on the message (stack@1.0)
+    is decided again on every call, and ``inspect.signature`` is slow.  Plain functions
+    are keyed by identity (they hash so); other callables are measured every time.
+    """
+    if type(fn) is types.FunctionType:
+        known = _ARITIES.get(fn)
+        if known is None:
+            known = _measure_arity(fn)
+            if len(_ARITIES) >= _ARITY_CACHE_SIZE:
+                _ARITIES.clear()
+            _ARITIES[fn] = known
+        return min(known, cap)
+    return min(_measure_arity(fn), cap)
+
+
+_UNBOUNDED = 1 << 30
+
+
+def _measure_arity(fn: Any) -> int:
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
-        return cap
+        return _UNBOUNDED
     count = 0
     for param in sig.parameters.values():
         if param.kind is param.VAR_POSITIONAL:
-            return cap
+            return _UNBOUNDED
         if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
             count += 1
-    return min(count, cap)
+    return count
 
 
 def _key_set(keys: Any) -> frozenset[str]:

@@ -28,7 +28,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from hbeam import _core, ao
-from hbeam._sentinels import NOT_FOUND, UNSET
+from hbeam import device as _device
+from hbeam._sentinels import NOT_FOUND, UNDEFINED, UNSET
+from hbeam.devices import message as _message
+from hbeam.errors import AOError
 
 __all__ = ["all", "compute", "init", "normalize", "patches", "snapshot"]
 
@@ -36,11 +39,190 @@ _STRIPPED: Final = frozenset({"method", "commitments", "tags"})
 PLACEHOLDER: Final = "patch-error"
 
 
+# -- fast paths -------------------------------------------------------------------------------
+# Moving patches is a few plain reads and deep merges on core Messages.  Going through
+# ao.get / ao.set costs a resolver context, a device lookup and a resolver step per call;
+# when every message involved is a core Message whose reads and sets the resolver would
+# hand to message@1.0 (same device decision), the helpers below call message@1.0 directly
+# with the very requests the resolver would pass — or, where message@1.0's set could only
+# end in one deep merge (no commitments, no nested level with a device), do that merge.
+# Anything else (opts["on_step"], a replaced message@1.0, devices) goes through ao.get/set.
+
+
+def _fast(opts: Any) -> bool:
+    return _device.plain_reads_builtin and not (opts and opts.get("on_step") is not None)
+
+
+def _decision(msg: Any, key: str, opts: Any) -> Any:
+    """The resolver's device decision for ``key`` on core Message ``msg`` (None if that
+    fails: the resolver then reports it)."""
+    name = msg.get("device")
+    try:
+        dev = _device.default() if name is None else _device.load(name, opts=opts)
+        return _device.lookup(dev, key, msg, opts)
+    except AOError:
+        return None
+
+
+def _direct(msg: Any, key: str, opts: Any) -> bool:
+    """Whether the resolver answers ``key`` on ``msg`` with message@1.0's plain read."""
+    if type(msg) is not _core.impl.Message:
+        return False
+    if msg.get("device") is None:
+        # message@1.0 itself (built in, as _fast checked): ao.get's own plain-read test
+        return key not in _device.MESSAGE_FUNCTION_KEYS and not _core.impl.is_private(key)
+    decision = _decision(msg, key, opts)
+    return decision is not None and bool(decision.direct)
+
+
+def _sets_plainly(msg: Any, opts: Any) -> bool:
+    """Whether ``set`` on ``msg`` is message@1.0's :func:`~hbeam.devices.message.set`."""
+    if type(msg) is not _core.impl.Message:
+        return False
+    decision = _decision(msg, "set", opts)
+    return (
+        decision is not None
+        and decision.fun is _message.set
+        and decision.status == "ok"
+        and not decision.volatile
+    )
+
+
+def _get(msg: Any, segs: list[str], opts: Any) -> Any:
+    """``ao.get("/".join(segs), msg)`` (``NOT_FOUND`` when absent)."""
+    if _fast(opts):
+        cur = msg
+        for seg in segs:
+            if not _direct(cur, seg, opts):
+                break
+            cur = _message.read(cur, seg)
+            if cur is NOT_FOUND:
+                return NOT_FOUND
+        else:
+            return cur
+    return ao.get("/".join(segs), msg, opts=opts)
+
+
+def _first(pairs: list[tuple[Any, str]], opts: Any) -> Any:
+    """``ao.get_first(pairs, "/")`` for single keys."""
+    for msg, key in pairs:
+        value = _get(msg, [key], opts)
+        if value is not NOT_FOUND:
+            return value
+    return "/"
+
+
+def _set_req(updates: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``set`` request ao.set would pass message@1.0 for ``updates``, or None when
+    ao.set has more to do (non-str or ``/`` keys, ``path``)."""
+    req: dict[str, Any] = {}
+    for k, v in updates.items():
+        if type(k) is not str or "/" in k or k == "path" or not k:
+            return None
+        if k != "hashpath" and k != "priv":
+            req[k] = v
+    req["path"] = "set"
+    return req
+
+
+def _set(msg: Any, updates: Mapping[str, Any], opts: Any) -> Any:
+    """``ao.set(msg, updates)``."""
+    if _fast(opts) and _sets_plainly(msg, opts):
+        req = _set_req(updates)
+        if req is not None:
+            if len(req) == 1:
+                return msg
+            if (
+                "set-mode" not in req
+                and "commitments" not in msg
+                and not _nested_devices(msg, req, 0)
+            ):
+                # message@1.0's set with nothing to drop and no level with its own device
+                # to go through: the deep merge of the public keys
+                is_private = _core.impl.is_private
+                return msg.merge(
+                    {
+                        k: v
+                        for k, v in req.items()
+                        if k not in _message.RESERVED and v is not UNDEFINED and not is_private(k)
+                    }
+                )
+            try:
+                return _message.set(msg, req, opts)
+            except AOError:
+                raise
+            except Exception:  # let the resolver report it its own way
+                pass
+    return ao.set(msg, updates, opts=opts)
+
+
+def _nested_devices(old: Any, new: Mapping[str, Any], depth: int) -> bool:
+    """Whether merging ``new`` into ``old`` may meet a nested message with a device (or
+    anything but plain core Messages): then message@1.0's set decides how.  Errs on the
+    side of True."""
+    M = _core.impl.Message
+    if depth > 64:
+        return True
+    for k, v in new.items():
+        if type(v) is M or type(v) is dict:
+            sub = old.get(k)
+            if sub is None or type(sub) is str or type(sub) is bytes:
+                continue
+            if type(sub) is not M or sub.get("device") is not None:
+                return True
+            if _nested_devices(sub, v, depth + 1):
+                return True
+        elif isinstance(v, Mapping):
+            return True
+    return False
+
+
+def _set_at(msg: Any, segs: list[str], value: Any, opts: Any) -> Any:
+    """``ao.set(msg, "/".join(segs), value)`` for a non-empty path."""
+    M = _core.impl.Message
+    if _fast(opts) and "" not in segs and _sets_plainly(msg, opts):
+        # every level below is a plain message (or new): one message@1.0 set does it,
+        # as ao.set's deep set decides
+        cur = msg
+        plain = True
+        for seg in segs[:-1]:
+            cur = cur.get(seg)
+            if cur is None:
+                break
+            if type(cur) is not M or cur.get("device") is not None:
+                plain = False
+                break
+        key = "/".join(segs)
+        if plain and key not in ("path", "hashpath", "priv"):
+            existing = None if cur is None else cur.get(segs[-1])
+            if (
+                len(segs) > 1
+                and "commitments" not in msg
+                and not _core.impl.is_private(key)
+                and (
+                    type(value) is str
+                    or (type(value) is M and (existing is None or type(existing) is str))
+                )
+            ):
+                # what message@1.0's set does here, without its generic steps: the path
+                # as nested maps, merged once (no commitments to drop; no level with a
+                # device to go through, as the value merges into no existing map)
+                nested: Any = value
+                for seg in reversed(segs):
+                    nested = {seg: nested}
+                return msg.merge(nested)
+            try:
+                return _message.set(msg, {key: value, "path": "set"}, opts)
+            except AOError:
+                raise
+            except Exception:  # let the resolver report it its own way
+                pass
+    return ao.set(msg, "/".join(segs), value, opts=opts)
+
+
 def _setting(base: Any, req: Any, name: str, opts: Any) -> Any:
-    return ao.get_first(
-        [(req, f"patch-{name}"), (req, name), (base, f"patch-{name}"), (base, name)],
-        "/",
-        opts=opts,
+    return _first(
+        [(req, f"patch-{name}"), (req, name), (base, f"patch-{name}"), (base, name)], opts
     )
 
 
@@ -50,24 +232,22 @@ def _segments(raw: Any) -> list[str]:
     return []
 
 
-def _read_ci(msg: Mapping[str, Any], key: str) -> Any:
-    for k, v in msg.items():
-        if isinstance(k, str) and k.lower() == key:
-            return v
-    return None
-
-
 def _is_patch(entry: Any) -> bool:
-    if not isinstance(entry, Mapping):
+    if type(entry) is not _core.impl.Message and not isinstance(entry, Mapping):
         return False
     method = entry.get("method")
-    if method is None:
-        method = _read_ci(entry, "method")
+    dev = entry.get("device")
+    if method is None or dev is None:
+        # the first key matching case-insensitively, as a plain read finds it
+        for k, v in entry.items():
+            if isinstance(k, str):
+                low = k.lower()
+                if method is None and low == "method":
+                    method = v
+                elif dev is None and low == "device":
+                    dev = v
     if isinstance(method, str) and method.upper() == "PATCH":
         return True
-    dev = entry.get("device")
-    if dev is None:
-        dev = _read_ci(entry, "device")
     return isinstance(dev, str) and dev.lower() == "patch@1.0"
 
 
@@ -93,9 +273,7 @@ def _move(mode: str, base: Any, req: Any, opts: Any) -> Any:
         segs = ([rest] if rest else []) + segs[1:]
         target = req if type(req) is M else M(req)
     to_segs = _segments(_setting(base, req, "to", opts))
-    from_path = "/".join(segs)
-
-    source = ao.get(from_path, target, opts=opts) if segs else target
+    source = _get(target, segs, opts) if segs else target
     if source is NOT_FOUND:
         return NOT_FOUND
     if isinstance(source, (list, tuple)):
@@ -117,20 +295,20 @@ def _move(mode: str, base: Any, req: Any, opts: Any) -> Any:
             return target
         written = M()
         for patch in found:
-            written = ao.set(written, patch, opts=opts)
+            written = _set(written, patch, opts)
         new_source = M(kept)
     else:
         return target
 
     if segs:
-        target = ao.set(target, from_path, PLACEHOLDER, opts=opts)
-        target = ao.set(target, from_path, new_source, opts=opts)
+        target = _set_at(target, segs, PLACEHOLDER, opts)
+        target = _set_at(target, segs, new_source, opts)
     else:
         target = M() if new_source is UNSET else new_source
     if to_segs:
         return ao.set(target, "/".join(to_segs), written, opts=opts)
     if isinstance(written, Mapping):
-        return ao.set(target, written, opts=opts)
+        return _set(target, written, opts)
     return written
 
 

@@ -61,6 +61,8 @@ def devices_of(base: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 def _prefixed(msg: Any, name: str, key: str) -> Any:
     table = msg.get(f"{name}es") if isinstance(msg, Mapping) else None  # input-prefixes
+    if table is None:
+        return None
     if isinstance(table, Mapping) and key in table:
         return table[key]
     if isinstance(table, list) and key.isdigit() and 0 < int(key) <= len(table):

@@ -359,10 +359,13 @@ class ProcessRuntime:
     def _push(self, slot: int, state: Any) -> None:
         """Schedule outbox messages addressed to local processes on them (exactly once)."""
         outbox = _outbox(state)
-        if outbox:
-            self.node._deliver(self.pid, slot, outbox)
+        local = self.node._deliver(self.pid, slot, outbox) if outbox else 0
         self._pushed = slot
-        self.node.write_async([(f"scheduler/{self.pid}/pushed", str(slot).encode())])
+        if local:
+            # the watermark only has to cover slots that pushed something: a replay after
+            # a restart re-pushes the slots after it, which the scheduler deduplicates by
+            # push-ref (and slots that sent nothing local push nothing again)
+            self.node.write_async([(f"scheduler/{self.pid}/pushed", str(slot).encode())])
 
     def _notify(self, slot: int) -> None:
         event = {"process": self.pid, "slot": slot}
@@ -386,7 +389,8 @@ def _outbox(state: Any) -> list[tuple[str, Any]]:
     outbox = results.get("outbox")
     if isinstance(outbox, Mapping):
         items = sorted(outbox.items(), key=lambda kv: (len(kv[0]), kv[0]))
-        return [(k, v) for k, v in items if isinstance(v, Mapping)]
+        M = _core.impl.Message
+        return [(k, v) for k, v in items if type(v) is M or isinstance(v, Mapping)]
     if isinstance(outbox, list):
         return [(str(i + 1), v) for i, v in enumerate(outbox) if isinstance(v, Mapping)]
     return []
