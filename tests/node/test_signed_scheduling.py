@@ -78,3 +78,9 @@ def test_a_signed_spawn_makes_the_signer_the_owner(node: Node, alice: Wallet) ->
     pid = node.spawn(definition)
     assert node.definition(pid)["owner"] == alice.address
     assert node.spawn(definition) == pid
+
+
+def test_a_signed_process_resolves_by_its_signed_id(node: Node, alice: Wallet) -> None:
+    pid = node.spawn(commit({"execution-device": "test-recorder@1.0", "name": "p"}, alice))
+    node.schedule(pid, {"action": "x", "from": "me"})
+    assert node.resolve(f"/{pid}~process@1.0/now/senders") == ["me"]

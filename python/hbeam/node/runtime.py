@@ -19,12 +19,14 @@ from typing import Any
 from hbeam import _core
 from hbeam._sentinels import NOT_FOUND
 from hbeam.errors import AOError, DeviceError, InvalidMessage, NotFound
+from hbeam.node.attest import Attestor
 from hbeam.node.process import ProcessRuntime, Subscription, execution_device
 from hbeam.node.scheduler import Scheduler
 
 __all__ = ["Node", "default_node"]
 
 _PROGRESS_AFTER_SLOTS = 2000
+_KNOWN_PIDS = 65536  # remembered local / non-local outbox targets (each set)
 
 
 class Node:
@@ -89,7 +91,17 @@ class Node:
         self._pending_lock = threading.Lock()
         if eager:
             self.scheduler.on_commit(self._on_commit)
+        #: signs each process's newest hash-chain head after commits (needs a wallet)
+        self.attestor: Attestor | None = None
+        if wallet is not None:
+            self.attestor = Attestor(self)
+            self.scheduler.on_commit(self.attestor.on_commit)
         self._app: Any = None
+        # which outbox targets are local processes (a store read each otherwise, for every
+        # message of every slot); definitions never change and only spawn adds one
+        self._local_pids: set[str] = set()
+        self._remote_pids: set[str] = set()
+        self._spawned = 0  # spawn count: a miss read while a spawn ran is not remembered
 
     # -- resolution -------------------------------------------------------------------------
 
@@ -169,8 +181,12 @@ class Node:
             msg = signed.merge({"owner": signed["from"]}).remove("from")
         if self.scheduler.current(pid) >= 0:
             return pid  # already spawned: spawning is idempotent
-        cache.write(msg, opts=self.opts)
+        stored = cache.write(msg, opts=self.opts)
+        if stored != pid:  # a signed process: its ID is the signed ID, also loadable
+            cache.link(stored, pid, opts=self.opts)
         self.store.write(f"processes/{pid}", impl.encode(msg))
+        self._spawned += 1
+        self._remote_pids.discard(pid)
         self.scheduler.schedule(pid, msg)
         return pid
 
@@ -279,6 +295,8 @@ class Node:
             return
         self._closed = True
         self.scheduler.close()
+        if self.attestor is not None:
+            self.attestor.close()
         self._workers.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             runtimes = list(self._processes.values())
@@ -329,15 +347,34 @@ class Node:
         except AOError:
             pass
 
-    def _deliver(self, sender: str, slot: int, outbox: list[tuple[str, Any]]) -> None:
-        """Push: schedule outbox messages whose target is a local process."""
+    def _is_local(self, pid: str) -> bool:
+        """Whether ``pid`` is a process of this node (remembered, hits and misses)."""
+        if pid in self._local_pids:
+            return True
+        if pid in self._remote_pids:
+            return False
+        spawned = self._spawned
+        local = self.store.read(f"processes/{pid}") is not None
+        if not local and spawned != self._spawned:
+            return False
+        known = self._local_pids if local else self._remote_pids
+        if len(known) >= _KNOWN_PIDS:
+            known.clear()
+        known.add(pid)
+        return local
+
+    def _deliver(self, sender: str, slot: int, outbox: list[tuple[str, Any]]) -> int:
+        """Push: schedule outbox messages whose target is a local process; how many
+        targeted one."""
+        local = 0
         for key, message in outbox:
             target = message.get("target")
             if not isinstance(target, str):
                 continue
             target = target.split("?", 1)[0].split("&", 1)[0]
-            if self.store.read(f"processes/{target}") is None:
+            if not self._is_local(target):
                 continue
+            local += 1
             delivered = _core.impl.Message(message).merge(
                 {
                     "from": sender,  # the verified sender: an outbox cannot forge it
@@ -352,6 +389,7 @@ class Node:
                 self.scheduler.schedule(target, delivered)
             except AOError:
                 continue
+        return local
 
     def _replay_progress(
         self, pid: str, start: int, target: int
