@@ -57,11 +57,15 @@ def test_in_process_publish_spawn_send_resolve(
     pid = _ok(runner.invoke(app, ["spawn", "--module", module, "--tag", "Name=Points"], env=env))
     assert len(pid) == 43
     minted = json.loads(
-        _ok(runner.invoke(app, ["send", pid, "--action", "Mint", "--tag", "Quantity=500"], env=env))
+        _ok(
+            runner.invoke(
+                app, ["send", "--action", "Mint", "--tag", "Quantity=500", "--", pid], env=env
+            )
+        )
     )
     assert minted["slot"] == 1 and minted["body"]["from"] == wallet_file[1].address
     bob = "b" * 43
-    args = ["send", pid, "-a", "Transfer", "-t", f"Recipient={bob}", "-t", "Quantity=20"]
+    args = ["send", "-a", "Transfer", "-t", f"Recipient={bob}", "-t", "Quantity=20", "--", pid]
     assert json.loads(_ok(runner.invoke(app, args, env=env)))["slot"] == 2
     balances = json.loads(
         _ok(runner.invoke(app, ["resolve", f"/{pid}~process@1.0/now/cache/balances"], env=env))
@@ -86,7 +90,7 @@ def test_remote_commands_sign(
         sent = json.loads(
             _ok(
                 runner.invoke(
-                    app, ["send", pid, "--action", "Mint", "-t", "Quantity=7"], env=remote
+                    app, ["send", "--action", "Mint", "-t", "Quantity=7", "--", pid], env=remote
                 )
             )
         )
@@ -133,7 +137,10 @@ def test_console_attaches_to_a_process_over_http(
     with Node(f"lmdb:{tmp_path / 'remote'}") as node, BackgroundServer(node) as srv:
         pid = node.spawn_lua(TOKEN_SOURCE, owner=wallet_file[1].address)
         result = runner.invoke(
-            app, ["console", pid, "--node", srv.url], input="Ticker\nOwner == ao.id\n", env=env
+            app,
+            ["console", "--node", srv.url, "--", pid],
+            input="Ticker\nOwner == ao.id\n",
+            env=env,
         )
         assert _ok(result).splitlines() == ["PNTS", "false"]
 
@@ -229,3 +236,12 @@ def test_make_run_module_and_serve(backend: ModuleType, tmp_path: Path) -> None:
             out = _stop(proc)
     assert proc.returncode == 0, out
     assert "hbeam node on http://127.0.0.1" in out
+
+
+def test_an_id_starting_with_a_dash_goes_after_double_dash(
+    cli: tuple[CliRunner, dict[str, str]],
+) -> None:
+    runner, env = cli
+    dashed = "-O" + "x" * 41  # base64url IDs may start with '-'
+    result = runner.invoke(app, ["send", "--action", "A", "--", dashed], env=env)
+    assert result.exit_code == 1, result.output  # unknown process, not a usage error (2)

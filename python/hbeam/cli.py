@@ -331,7 +331,9 @@ def spawn(
 
 @app.command()
 def send(
-    pid: Annotated[str, typer.Argument(help="The process ID.")],
+    pid: Annotated[
+        str, typer.Argument(help="The process ID (one starting with '-' goes after '--').")
+    ],
     action: Annotated[str, typer.Option("--action", "-a", help="The message's Action tag.")],
     tag: TagOpt = None,
     data: Annotated[str | None, typer.Option("--data", "-d", help="The message's Data.")] = None,
@@ -478,7 +480,10 @@ A line that is not a complete Lua statement continues on the next one."""
 @app.command()
 def console(
     pid: Annotated[
-        str | None, typer.Argument(help="Process to attach to (default: spawn a new one).")
+        str | None,
+        typer.Argument(
+            help="Process to attach to (default: a new one); after '--' if it starts with '-'."
+        ),
     ] = None,
     node: NodeOpt = None,
     store: StoreOpt = DEFAULT_STORE,
