@@ -1,7 +1,7 @@
 """Seed 000 end to end, in-process with real Lua: token patching, cache reads, dynamic
 functions, composable chains, state synchronisation, notices between local processes.
 
-The seed's Lua snippets are used as the seed prints them (only trailing blanks trimmed).
+The seed's Lua snippets are used as the seed prints them (``tests/lua/seed000/``).
 ``.load token.lua`` in the aos console becomes: publish the bundled token blueprint and
 spawn with it; what the seed types into the console becomes ``Eval`` messages from the
 process owner.
@@ -19,131 +19,23 @@ import pytest
 from hbeam.lua import TOKEN_SOURCE
 from hbeam.node import Node
 
-PATCH_TRANSFER = """\
--- Enhanced patch function with cache management
-function patchTransfer(msg)
-    -- Perform the transfer logic
-    local fromBalance = Balances[msg.From] or 0
-    local quantity = tonumber(msg.Quantity)
+_SEED_DIR = Path(__file__).parents[1] / "lua" / "seed000"
 
-    -- Validate transfer
-    if fromBalance < quantity then
-        return { error = "Insufficient balance" }
-    end
 
-    -- Update balances
-    Balances[msg.From] = fromBalance - quantity
-    Balances[msg.Recipient] = (Balances[msg.Recipient] or 0) + quantity
+def _seed(name: str) -> str:
+    """A Lua snippet of seed 000, byte for byte (tests/lua checks them against the seed)."""
+    return (_SEED_DIR / name).read_text(encoding="utf-8")
 
-    -- Send patch to HyperBEAM cache
-    Send({
-        device = "patch@1.0",
-        cache = {
-            balances = {
-                [msg.Recipient] = Balances[msg.Recipient],
-                [msg.From] = Balances[msg.From]
-            }
-        }
-    })
 
-    return { success = true, transferred = quantity }
-end
-"""
+PATCH_TRANSFER = _seed("patch_transfer.lua")
 
-TEST_YOUR_PATCH = """\
--- Check current balances
-Balances
+TEST_YOUR_PATCH = _seed("console_test.lua")
 
--- Perform a transfer
-Send({
-    Target = ao.id,
-    Action = "Transfer",
-    Recipient = "vh-NTHVvlKZqRxc8LyyTNok65yQ55a_PJ1zWLb9G2JI",
-    Quantity = "10000"
-})
-"""
+SUM_KV = _seed("sum_kv.lua")
 
-SUM_KV = """\
--- sum-kv.lua - Token metrics calculator
-function sum(base, req)
-    local totalSupply = 0
-    local holders = 0
-    local maxBalance = 0
-    local minBalance = math.huge
+CHAINS = _seed("chains.lua")
 
-    if base.balances then
-        for address, balance in pairs(base.balances) do
-            local numBalance = tonumber(balance) or 0
-            totalSupply = totalSupply + numBalance
-            holders = holders + 1
-
-            if numBalance > maxBalance then
-                maxBalance = numBalance
-            end
-            if numBalance < minBalance then
-                minBalance = numBalance
-            end
-        end
-    end
-
-    -- Handle edge case where there are no balances
-    if holders == 0 then
-        minBalance = 0
-    end
-
-    return {
-        CirculatingSupply = tostring(totalSupply),
-        BalanceCount = tostring(holders),
-        MaxBalance = tostring(maxBalance),
-        MinBalance = tostring(minBalance),
-        AverageBalance = holders > 0 and tostring(totalSupply / holders) or "0"
-    }
-end
-"""
-
-CHAINS = """\
--- First function: filter balances above threshold
-function filterLargeHolders(base, req)
-    local threshold = tonumber(req.threshold) or 1000
-    local filtered = {}
-
-    if base.balances then
-        for address, balance in pairs(base.balances) do
-            if tonumber(balance) >= threshold then
-                filtered[address] = balance
-            end
-        end
-    end
-
-    return { balances = filtered }
-end
-
--- Second function: calculate metrics on filtered data
-function calculateMetrics(base, req)
-    -- Reuse the sum function from earlier
-    return sum(base, req)
-end
-"""
-
-SYNC_CACHES = """\
--- Multi-cache patch function
-function syncCaches(msg)
-    local cacheUpdate = {
-        balances = {
-            [msg.Recipient] = Balances[msg.Recipient],
-            [msg.From] = Balances[msg.From]
-        },
-        metadata = {
-            lastTransfer = msg.Timestamp,
-            totalTransfers = (Metadata.totalTransfers or 0) + 1
-        }
-    }
-
-    -- Update multiple cache layers
-    Send({device = "patch@1.0", cache = cacheUpdate})
-    Send({device = "backup-cache@1.0", cache = cacheUpdate})
-end
-"""
+SYNC_CACHES = _seed("sync_caches.lua")
 
 ALICE = "alice-" + "a" * 37
 HOLDER = "holder-" + "h" * 36
