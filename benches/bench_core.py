@@ -75,7 +75,7 @@ KEY_EXPECTED = {"str": "content-type", "list": "a/b/42/d"}
 def test_normalize_key(benchmark: Any, name: str, kind: str) -> None:
     _group(benchmark, f"normalize_key: {kind}", name)
     impl = IMPLS[name]
-    result = benchmark(impl.normalize_key, KEYS[kind])
+    result = benchmark(impl.func("normalize_key"), KEYS[kind])
     _correct(benchmark, result == KEY_EXPECTED[kind])
 
 
@@ -94,7 +94,7 @@ PATH_EXPECTED = {
 def test_parts(benchmark: Any, name: str, kind: str) -> None:
     _group(benchmark, f"parts: {kind}", name)
     impl = IMPLS[name]
-    result = benchmark(impl.parts, PATHS[kind])
+    result = benchmark(impl.func("parts"), PATHS[kind])
     _correct(benchmark, result == PATH_EXPECTED[kind])
 
 
@@ -108,7 +108,7 @@ def test_get_path(benchmark: Any, name: str, size: str) -> None:
     n = SIZES[size]
     msg = _message(name, n)
     path = f"{_key(n // 2)}/b/c"
-    result = benchmark(IMPLS[name].get_path, msg, path)
+    result = benchmark(IMPLS[name].bound(msg, "get_path"), path)
     _correct(benchmark, result == "deep")
 
 
@@ -131,7 +131,7 @@ def test_set_one_key(benchmark: Any, name: str, size: str) -> None:
 
         result = benchmark(copy_set)
     else:
-        result = benchmark(IMPLS[name].set, _message(name, n), key, -1)
+        result = benchmark(IMPLS[name].bound(_message(name, n), "set"), key, -1)
     _correct(benchmark, result[key] == -1 and len(result) == n)
 
 
@@ -142,7 +142,7 @@ def test_set_deep_path(benchmark: Any, name: str, size: str) -> None:
     n = SIZES[size]
     impl = IMPLS[name]
     path = f"{_key(n // 2)}/b/new"
-    result = benchmark(impl.set, _message(name, n), path, "v")
+    result = benchmark(impl.bound(_message(name, n), "set"), path, "v")
     _correct(benchmark, impl.get_path(result, path) == "v")
 
 
@@ -159,7 +159,7 @@ def test_merge(benchmark: Any, name: str, size: str) -> None:
     _group(benchmark, f"message.merge 12 keys n={size}", name)
     n = SIZES[size]
     impl = IMPLS[name]
-    result = benchmark(impl.merge, _message(name, n), UPDATES)
+    result = benchmark(impl.bound(_message(name, n), "merge"), UPDATES)
     ok = result["key-0000010"] == -10 and "key-0000001" not in result and len(result) == n
     _correct(benchmark, ok)
 
@@ -171,7 +171,7 @@ def test_remove(benchmark: Any, name: str, size: str) -> None:
     n = SIZES[size]
     impl = IMPLS[name]
     key = _key(n // 3)
-    result = benchmark(impl.remove, _message(name, n), key)
+    result = benchmark(impl.bound(_message(name, n), "remove"), key)
     _correct(benchmark, key not in result and len(result) == n - 1)
 
 
@@ -179,7 +179,7 @@ def test_remove(benchmark: Any, name: str, size: str) -> None:
 def test_build(benchmark: Any, name: str) -> None:
     _group(benchmark, "message: build from a 1e3-key dict", name)
     data = _data(1_000)
-    result = benchmark(IMPLS[name].message, data)
+    result = benchmark(IMPLS[name].func("message"), data)
     _correct(benchmark, len(result) == 1_000)
 
 
@@ -196,7 +196,7 @@ def test_id_of_message(benchmark: Any, name: str, size: str) -> None:
     data = {"data": "x" * BLOBS[size], "type": "Message", "n": 7}
     # a fresh message every round: the ID cache must not answer
     result = benchmark.pedantic(
-        impl.id, setup=lambda: ((impl.message(data),), {}), rounds=60, warmup_rounds=2
+        impl.func("id"), setup=lambda: ((impl.message(data),), {}), rounds=60, warmup_rounds=2
     )
     _correct(benchmark, len(result) == 43)
 
@@ -207,7 +207,7 @@ def test_id_of_wide_message(benchmark: Any, name: str) -> None:
     impl = IMPLS[name]
     data = {k: v for k, v in _data(1_000).items() if isinstance(v, int)}
     result = benchmark.pedantic(
-        impl.id, setup=lambda: ((impl.message(data),), {}), rounds=60, warmup_rounds=2
+        impl.func("id"), setup=lambda: ((impl.message(data),), {}), rounds=60, warmup_rounds=2
     )
     _correct(benchmark, len(result) == 43)
 
@@ -218,7 +218,7 @@ def test_hashpath_chain(benchmark: Any, name: str) -> None:
     impl = IMPLS[name]
     prev = "FkJPkIHp_Gc_7KOLbtyzowPcJUc3SG_G25SJp0fbTmE/compute"
     base = impl.message({"priv": {"hashpath": prev}, "balance": 10})
-    result = benchmark(impl.hashpath, base, "transfer")
+    result = benchmark(impl.func("hashpath"), base, "transfer")
     _correct(benchmark, result.endswith("/transfer"))
 
 

@@ -2,10 +2,12 @@
 //! with its deep get/set/merge/remove, typed equality, canonical encoding walk and lazily
 //! cached ID. Twin of `python/hbeam/_pure/message.py`.
 //!
-//! A Message wraps a [`PMap`] of normalised keys to *stored* values, kept as Python
-//! objects (measured faster than converting to a Rust enum: reads hand the object back
-//! with one reference-count increment): exact `str`, `bytes`, `int`, `float`, `bool`,
-//! `None`, a `tuple` (a frozen list) or a `Message`. Reads hand lists out as fresh `list`s.
+//! A Message wraps a [`PMap`] of normalised keys (Rust strings, so comparisons never call
+//! into Python) to *stored* values kept as the Python objects themselves, validated on
+//! entry: exact `str`, `bytes`, `int`, `float`, `bool`, `None`, a `tuple` (a frozen list)
+//! or a `Message`. A read hands the stored object back with one reference-count
+//! increment instead of building a new Python object (and big ints, long strings and
+//! nested Messages are shared, not converted twice). Reads hand lists out as fresh `list`s.
 //!
 //! Nesting is bounded by `MAX_DEPTH` (a message is level 1). Each Message carries an upper
 //! bound of its height; the exact height is recomputed only when the bound would break the
@@ -734,12 +736,18 @@ pub(crate) fn encode_stored(
     Ok(())
 }
 
-/// blake3 of `data` as 43 characters, with the interpreter released for large inputs.
-pub(crate) fn hash_b64(py: Python<'_>, data: &[u8]) -> String {
+/// blake3 of `data` as 43 characters.
+pub(crate) fn hash_b64(data: &[u8]) -> String {
+    hashpath::blake3_b64(data)
+}
+
+/// blake3 of an owned buffer as 43 characters, with the interpreter released while a
+/// large one is hashed (other threads run Python meanwhile).
+pub(crate) fn hash_owned_b64(py: Python<'_>, data: Vec<u8>) -> String {
     if data.len() >= DETACH_BYTES {
-        py.detach(|| hashpath::blake3_b64(data))
+        py.detach(move || hashpath::blake3_b64(&data))
     } else {
-        hashpath::blake3_b64(data)
+        hashpath::blake3_b64(&data)
     }
 }
 
@@ -751,7 +759,7 @@ pub(crate) fn message_id(py: Python<'_>, msg: &Bound<'_, Message>) -> PyResult<S
     }
     let mut enc = Encoder::new();
     encode_stored(py, msg.as_any(), &mut enc, Some("commitments"))?;
-    let id = hash_b64(py, &enc.out);
+    let id = hash_owned_b64(py, enc.out);
     Ok(m.id.get_or_init(|| id).clone())
 }
 
@@ -849,6 +857,36 @@ class _Items(ItemsView):
 }
 
 // --------------------------------------------------------------------- Message API
+
+/// The key a path names when it is an exact `str` of one segment (no `/`), else `None`.
+fn single_key(path: &Bound<'_, PyAny>) -> Option<Key> {
+    let text = path.cast_exact::<PyString>().ok()?.to_str().ok()?;
+    if text.is_empty() || text.len() > MAX_KEY_BYTES || text.contains('/') {
+        return None;
+    }
+    Some(Key::new(text))
+}
+
+/// The value at `parts` below `current`, or `None` (see `Message.get_path`).
+fn walk<'a, 'py>(
+    py: Python<'py>,
+    mut current: Bound<'py, PyAny>,
+    parts: impl Iterator<Item = &'a str>,
+) -> Option<Bound<'py, PyAny>> {
+    for part in parts {
+        current = match kind(&current) {
+            Kind::Msg(m) => {
+                let map = &m.get().map;
+                map.get(part)
+                    .or_else(|| map.get_ascii_ci(part).map(|(_, v)| v))
+                    .map(|v| v.0.bind(py).clone())
+            }
+            Kind::Tuple(t) => list_index(part, t.len()).and_then(|i| t.get_item(i).ok()),
+            _ => None,
+        }?;
+    }
+    Some(current)
+}
 
 fn lookup_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
     if let Ok(s) = key.cast_exact::<PyString>() {
@@ -1090,30 +1128,20 @@ impl Message {
         default: py::Arg,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let ps = py::parts_of(path)?;
-        let mut current: Bound<'py, PyAny> = slf.clone().into_any();
-        for part in &ps {
-            let next = match kind(&current) {
-                Kind::Msg(m) => {
-                    let map = &m.get().map;
-                    map.get(part)
-                        .or_else(|| map.get_ascii_ci(part).map(|(_, v)| v))
-                        .map(|v| v.0.bind(py).clone())
-                }
-                Kind::Tuple(t) => list_index(part, t.len()).and_then(|i| t.get_item(i).ok()),
-                _ => None,
-            };
-            match next {
-                Some(v) => current = v,
-                None => {
-                    return match default {
-                        py::Arg::Given(d) => Ok(d.into_bound(py)),
-                        py::Arg::Missing => py::not_found(py),
-                    }
-                }
+        let start = slf.clone().into_any();
+        // a str path short enough that no segment can break the limit: walk its
+        // segments in place, without building the parts list
+        let found = match path.cast_exact::<PyString>().map(|s| s.to_str()) {
+            Ok(Ok(text)) if text.len() <= MAX_KEY_BYTES => {
+                walk(py, start, text.split('/').filter(|p| !p.is_empty()))
             }
+            _ => walk(py, start, py::parts_of(path)?.iter().map(Key::as_str)),
+        };
+        match (found, default) {
+            (Some(v), _) => out(v),
+            (None, py::Arg::Given(d)) => Ok(d.into_bound(py)),
+            (None, py::Arg::Missing) => py::not_found(py),
         }
-        out(current)
     }
 
     /// A message with `value` at `path` (levels created; the last key replaced).
@@ -1124,26 +1152,38 @@ impl Message {
         value: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, Message>> {
         let py = slf.py();
-        let ps = py::parts_of(path)?;
+        // the common one-key path needs no parts list
+        let single: [Key; 1];
+        let many: Vec<Key>;
+        let ps: &[Key] = match single_key(path) {
+            Some(key) => {
+                single = [key];
+                &single
+            }
+            None => {
+                many = py::parts_of(path)?;
+                &many
+            }
+        };
         if ps.is_empty() {
             return Err(CoreError::EmptyPath.into());
         }
         if py::is_unset(py, value)? {
-            return remove_in(py, slf, &ps);
+            return remove_in(py, slf, ps);
         }
         if py::is_undefined(py, value)? {
             return Ok(slf.clone());
         }
         if ps.len() > MAX_DEPTH {
-            return Err(too_deep(ps.get(..MAX_DEPTH).unwrap_or(&ps)));
+            return Err(too_deep(ps.get(..MAX_DEPTH).unwrap_or(ps)));
         }
         let (stored, height) = if is_leaf_exact(value) {
             (value.clone(), 0)
         } else {
-            let mut at = ps.clone();
+            let mut at = ps.to_vec();
             convert(py, value, ps.len() + 1, &mut at)?
         };
-        set_in(py, slf, &ps, &stored, height)
+        set_in(py, slf, ps, &stored, height)
     }
 
     /// HyperBEAM's deep merge: `/` keys are paths, maps merge into maps key by key, other

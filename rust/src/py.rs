@@ -401,16 +401,16 @@ pub fn id(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
     if value.is_instance_of::<PyString>() {
         let stored = message::to_stored(py, value)?;
         let text = stored.cast::<PyString>()?.to_str()?;
-        return Ok(message::hash_b64(py, text.as_bytes()));
+        return Ok(message::hash_b64(text.as_bytes()));
     }
     if let Ok(b) = value.cast::<PyBytes>() {
-        return Ok(message::hash_b64(py, b.as_bytes()));
+        return Ok(message::hash_b64(b.as_bytes()));
     }
     if value.is_instance_of::<pyo3::types::PyByteArray>()
         || value.is_instance_of::<pyo3::types::PyMemoryView>()
     {
         let copy = py.get_type::<PyBytes>().call1((value,))?;
-        return Ok(message::hash_b64(py, copy.cast::<PyBytes>()?.as_bytes()));
+        return Ok(message::hash_b64(copy.cast::<PyBytes>()?.as_bytes()));
     }
     if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
         let msg = message::numbered_from_values(py, value)?;
@@ -422,7 +422,7 @@ pub fn id(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
     }
     let mut enc = Encoder::new();
     message::encode_stored(py, &stored, &mut enc, None)?;
-    Ok(message::hash_b64(py, &enc.out))
+    Ok(message::hash_owned_b64(py, enc.out))
 }
 
 fn as_message<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Message>> {
