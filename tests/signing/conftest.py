@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
 from hbeam.wallet import Wallet
 
@@ -22,3 +24,9 @@ def wallet_b() -> Wallet:
 def wallet_ed() -> Wallet:
     """An Ed25519 wallet."""
     return Wallet.generate("ed25519")
+
+
+@pytest.fixture(autouse=True)
+def _on_both_backends(backend: ModuleType) -> ModuleType:
+    """Every test here runs on the pure and the native core (the project's rule)."""
+    return backend

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -59,3 +60,9 @@ def reopen(store_kind: str, make_store: Callable[..., Store]) -> Callable[[Store
         return make_store()
 
     return again
+
+
+@pytest.fixture(autouse=True)
+def _on_both_backends(backend: ModuleType) -> ModuleType:
+    """Every test here runs on the pure and the native core (the project's rule)."""
+    return backend
