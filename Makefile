@@ -47,7 +47,7 @@ test: build chromium  ## build, cargo test, then every test on both backends (pu
 .PHONY: bench
 bench: build  ## run benches/ and regenerate BENCHMARKS.md
 	mkdir -p .benchmarks
-	$(VPY) -m pytest benches -q -p no:cacheprovider --benchmark-only --benchmark-json=.benchmarks/latest.json
+	$(VPY) -m pytest benches -o "python_files=bench_*.py" -q -p no:cacheprovider --benchmark-only --benchmark-json=.benchmarks/latest.json
 	$(VPY) benches/report.py .benchmarks/latest.json > BENCHMARKS.md
 
 .PHONY: wheel

@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         "-m",
         "pytest",
         str(benches),
+        "-o",
+        "python_files=bench_*.py",
         "-q",
         "-p",
         "no:cacheprovider",
