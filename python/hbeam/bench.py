@@ -84,9 +84,11 @@ def render(data: dict[str, Any], *, command: str) -> str:
         f"- native build profile: {_build_profile()}",
         f"- date: {when}",
         "",
-        "Times are medians per operation. `pure/native` and `baseline/native` say how many",
-        "times faster the native core is than the pure-Python core and than plain Python",
-        "(dicts, full copies) in the same run; other implementations are named in their rows.",
+        "Times are medians per round (a round is one operation, or `ops` operations when the",
+        "ops/s column says so). `vs native` is a row's time divided by native's in the same",
+        "run: 5.0× means native is five times faster; below 1× the row is faster. `pure` is",
+        "the pure-Python core, `baseline` plain Python (dicts, full copies, or the bare",
+        "library named in the group); other rows are named comparisons.",
         "",
     ]
     for group in sorted(groups):
