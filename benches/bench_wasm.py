@@ -35,7 +35,7 @@ def test_call_overhead_trivial_export(benchmark: Any, impl: str) -> None:
         store = wasmtime.Store(engine)
         store.set_fuel(10_000_000_000)
         instance = wasmtime.Instance(
-            store, wasmtime.Module(engine, wasmtime.wat2wasm(_wat("adder").decode())), []
+            store, wasmtime.Module(engine, bytes(wasmtime.wat2wasm(_wat("adder").decode()))), []
         )
         add = instance.exports(store)["add"]
         result = benchmark(add, store, 2, 40)

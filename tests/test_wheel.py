@@ -32,9 +32,7 @@ def test_abi3_wheel_builds_installs_and_imports(tmp_path: Path) -> None:
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
     # --no-deps: the core imports without its runtime dependencies; no network needed.
-    subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheels[0])], check=True
-    )
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheels[0])], check=True)
     probe = (
         "import hbeam; assert hbeam.BACKEND == 'native', hbeam.BACKEND; "
         "m = hbeam.Message({'a': {'b': 1}}); assert m.get_path('a/b') == 1; "

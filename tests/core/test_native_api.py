@@ -57,7 +57,7 @@ def test_classes(both_backends: tuple[ModuleType, ModuleType]) -> None:
     assert issubclass(native.Message, Mapping)
     assert native.Message.__module__ == "hbeam._native"
     assert native.ResultCache.__module__ == "hbeam._native"
-    assert type(m.set("b", 2)) is native.Message
+    assert type(native.Message(a=1).set("b", 2)) is native.Message
 
 
 def test_errors_are_the_python_classes(both_backends: tuple[ModuleType, ModuleType]) -> None:

@@ -13,6 +13,7 @@ import math
 import os
 import pickle
 from collections.abc import Callable
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -199,7 +200,7 @@ def test_module_functions_one_argument(x: Any) -> None:
         n.wasm_translate_legacy_eh,
         n.Message,
     ):
-        survive(lambda fn=fn: fn(x))
+        survive(partial(fn, x))
     survive(lambda: n.Message(a=x))
     survive(lambda: n.ResultCache(x), (*ALLOWED, ValueError))
 
@@ -243,29 +244,34 @@ def test_decode_damaged_encodings(x: Any, at: int, patch: bytes) -> None:
 def test_message_methods(x: Any, y: Any) -> None:
     n = native()
     for m in _messages(x):
-        survive(lambda m=m: m[x])
-        survive(lambda m=m: m.get(x))
-        survive(lambda m=m: m.get(x, y))
-        survive(lambda m=m: x in m)
-        survive(lambda m=m: m.get_path(x))
-        survive(lambda m=m: m.get_path(x, y))
-        survive(lambda m=m: m.set(x, y))
-        survive(lambda m=m: m.set("a/b", x))
-        survive(lambda m=m: m.merge(x))
-        survive(lambda m=m: m.merge({"a": x, "n/e/w": y}))
-        survive(lambda m=m: m.remove(x))
-        survive(lambda m=m: m == x)
-        survive(lambda m=m: m != x)
-        survive(lambda m=m: hash(m))
-        survive(lambda m=m: repr(m))
-        survive(lambda m=m: m.to_dict())
-        survive(lambda m=m: m.public_keys())
-        survive(lambda m=m: (list(m), list(m.keys()), list(m.values()), list(m.items())))
-        survive(lambda m=m: pickle.loads(pickle.dumps(m)) == m)
-        survive(lambda m=m: n.id(m))
-        survive(lambda m=m: n.encode(m))
-        survive(lambda m=m: n.hashpath(m, x))
-        survive(lambda m=m: m == pure().Message(m.to_dict()))
+        _exercise(m, x, y, n)
+
+
+def _exercise(m: Any, x: Any, y: Any, n: Any) -> None:
+    """Every Message method and core function with garbage ``x``/``y`` on ``m``."""
+    survive(lambda: m[x])
+    survive(lambda: m.get(x))
+    survive(lambda: m.get(x, y))
+    survive(lambda: x in m)
+    survive(lambda: m.get_path(x))
+    survive(lambda: m.get_path(x, y))
+    survive(lambda: m.set(x, y))
+    survive(lambda: m.set("a/b", x))
+    survive(lambda: m.merge(x))
+    survive(lambda: m.merge({"a": x, "n/e/w": y}))
+    survive(lambda: m.remove(x))
+    survive(lambda: m == x)
+    survive(lambda: m != x)
+    survive(lambda: hash(m))
+    survive(lambda: repr(m))
+    survive(lambda: m.to_dict())
+    survive(lambda: m.public_keys())
+    survive(lambda: (list(m), list(m.keys()), list(m.values()), list(m.items())))
+    survive(lambda: pickle.loads(pickle.dumps(m)) == m)
+    survive(lambda: n.id(m))
+    survive(lambda: n.encode(m))
+    survive(lambda: n.hashpath(m, x))
+    survive(lambda: m == pure().Message(m.to_dict()))
 
 
 @FUZZ
