@@ -19,7 +19,10 @@ from hbeam.wallet import Wallet
 
 JS = Path(__file__).parent / "js"
 ROOT = Path(__file__).parents[2]
+SEED = ROOT / "tests/lua/seed000"  # seed 000's Lua snippets, byte for byte
 SUM_SOURCE = (ROOT / "python/hbeam/examples/sum_kv.lua").read_text()
+SYNC_SOURCE = (SEED / "sync_caches.lua").read_text() + "\n" + (JS / "sync_wiring.lua").read_text()
+CHAIN_SOURCE = (SEED / "chains.lua").read_text()
 NODE = shutil.which("node")
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="`node` (Node.js) is not installed")
@@ -42,10 +45,10 @@ def test_seed_javascript_client(server: BackgroundServer, alice: Wallet) -> None
         pid = client.spawn(module=TOKEN_SOURCE)
         client.push(pid, {"Action": "Mint", "Quantity": "50000"})
         client.push(pid, {"Action": "Transfer", "Recipient": bob, "Quantity": "100"})
-        client.push(pid, {"Action": "Eval", "Data": (JS / "sync.lua").read_text()})
+        client.push(pid, {"Action": "Eval", "Data": SYNC_SOURCE})
         client.push(pid, {"Action": "Sync-Caches", "Recipient": bob})
         sum_id = client.publish(SUM_SOURCE, "application/lua")
-        chain_id = client.publish(SUM_SOURCE + "\n" + (JS / "chain.lua").read_text())
+        chain_id = client.publish(SUM_SOURCE + "\n" + CHAIN_SOURCE)
 
         endpoint = server.url.removeprefix("http://")
         steps: dict[str, Any] = {}
