@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hbeam import _core
-from hbeam._sentinels import NOT_FOUND
+from hbeam._sentinels import NOT_FOUND, UNSET
 from hbeam.errors import DeviceError, InvalidMessage
 
 _UNROUTED = ("set", "keys")
@@ -131,13 +131,7 @@ def router(key: str, base: Any, req: Any, opts: Any) -> Any:
         else:
             return ao.Status(status, value)
     restore: dict[str, Any] = {k: v for k, v in original.items() if v is not None}
-    restore["pass"] = old_pass if had_pass else _core_unset()
-    restore["device-key"] = _core_unset()
-    restore["previous-device"] = _core_unset()
+    restore["pass"] = old_pass if had_pass else UNSET
+    restore["device-key"] = UNSET
+    restore["previous-device"] = UNSET
     return msg.merge(restore)
-
-
-def _core_unset() -> Any:
-    from hbeam._sentinels import UNSET
-
-    return UNSET

@@ -15,26 +15,18 @@ check that the schedule is the one the node signed.
 
 from __future__ import annotations
 
-import base64
 import threading
 from typing import TYPE_CHECKING, Any
 
 from hbeam import _core
 from hbeam._sentinels import NOT_FOUND
 from hbeam.errors import AOError, InvalidSignature, NotFound
+from hbeam.node.scheduler import chain_step
 
 if TYPE_CHECKING:
     from hbeam.node.runtime import Node
 
 __all__ = ["Attestor", "verify_schedule"]
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 class Attestor:
@@ -140,7 +132,7 @@ def verify_schedule(node: Node, pid: str, signer: str | None = None) -> int:
     if signer is not None and signer not in signers:
         raise InvalidSignature(f"the attestation of {pid} was signed by {signers}, not {signer}")
     upto = int(attestation["slot"])
-    chain = b""
+    chain, chain_text = b"", ""
     impl = _core.impl
     for slot in range(upto + 1):
         assignment = node.scheduler.assignment(pid, slot)
@@ -148,9 +140,9 @@ def verify_schedule(node: Node, pid: str, signer: str | None = None) -> int:
             raise InvalidSignature(f"slot {slot} of {pid} is missing from the attested schedule")
         if impl.id(assignment["body"]) != assignment["message"]:
             raise InvalidSignature(f"slot {slot} of {pid}: the message does not match its ID")
-        chain = _unb64(impl.id(chain + _unb64(assignment["message"])))
-        if _b64(chain) != assignment["hash-chain"]:
+        chain, chain_text = chain_step(chain, assignment["message"])
+        if chain_text != assignment["hash-chain"]:
             raise InvalidSignature(f"slot {slot} of {pid}: the hash chain is broken")
-    if _b64(chain) != attestation["hash-chain"]:
+    if chain_text != attestation["hash-chain"]:
         raise InvalidSignature(f"the schedule of {pid} differs from what the node attested")
     return upto

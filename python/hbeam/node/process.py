@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hbeam import _core
-from hbeam._sentinels import NOT_FOUND
+from hbeam._sentinels import NOT_FOUND, UNSET
 from hbeam.errors import AOError, DeviceError, NotFound
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ class ProcessRuntime:
             )
             key, req = "init", {"path": "init"}
         else:
-            state = self._state.merge({"results": _unset(), "device": self.exec_device})
+            state = self._state.merge({"results": UNSET, "device": self.exec_device})
             key, req = "compute", assignment
             if "path" not in req:
                 req = req.set("path", "compute")
@@ -373,12 +373,6 @@ class ProcessRuntime:
             subs = list(self._subscribers)
         for sub in subs:
             sub.put(event)
-
-
-def _unset() -> Any:
-    from hbeam._sentinels import UNSET
-
-    return UNSET
 
 
 def _outbox(state: Any) -> list[tuple[str, Any]]:

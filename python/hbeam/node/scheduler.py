@@ -87,6 +87,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def chain_step(previous: bytes, message_id: str) -> tuple[bytes, str]:
+    """The hash chain after ``message_id``: blake3(previous chain ‖ raw message ID).
+
+    Returns the raw 32 bytes and their base64url form (an assignment's ``hash-chain``).
+    """
+    raw = _unb64(_core.impl.id(previous + _unb64(message_id)))
+    return raw, _b64(raw)
+
+
 class Scheduler:
     """Assigns slots 0, 1, 2, … per process; every returned assignment is durable.
 
@@ -218,7 +227,7 @@ class Scheduler:
                             continue
                     slot = cursor.current + 1
                     message_id = impl.id(message)
-                    chain = _unb64(impl.id(cursor.chain + _unb64(message_id)))
+                    chain, chain_text = chain_step(cursor.chain, message_id)
                     assignment = impl.Message(
                         {
                             "path": "compute",
@@ -231,7 +240,7 @@ class Scheduler:
                             "timestamp": now_ms,
                             "block-height": 0,
                             "block-timestamp": now_ms // 1000,
-                            "hash-chain": _b64(chain),
+                            "hash-chain": chain_text,
                             "message": message_id,
                             "body": message,
                         }
