@@ -424,6 +424,33 @@ fn parse_level<'a>(
     Ok(items)
 }
 
+/// Parses `k=v` / `k` items (empty items skipped) with `decode`, typing each into `into`.
+fn insert_pairs<'a>(
+    items: impl Iterator<Item = &'a str>,
+    decode: fn(&'a str, Where) -> Result<Text<'a>, Fail>,
+    place: Where,
+    depth: usize,
+    into: &mut Dict<'a>,
+) -> Result<(), Fail> {
+    for raw in items {
+        if raw.is_empty() {
+            continue;
+        }
+        let (raw_key, raw_value) = match raw.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (raw, None),
+        };
+        let key = decode(raw_key, place)?;
+        let value = raw_value.map(|v| decode(v, place)).transpose()?;
+        if key.is_empty() {
+            return Err(Fail::new(format!("empty key in '{}' {place}", show(raw))));
+        }
+        let (name, typed) = typed(key, value, place, depth)?;
+        into.insert(name, typed);
+    }
+    Ok(())
+}
+
 /// `application/x-www-form-urlencoded` text: `+` → space, then `%XX`.
 fn form_decode(raw: &str, place: Where) -> Result<Text<'_>, Fail> {
     if raw.contains('+') {
@@ -435,24 +462,7 @@ fn form_decode(raw: &str, place: Where) -> Result<Text<'_>, Fail> {
 }
 
 fn parse_query<'a>(query: &'a str, globals: &mut Dict<'a>, depth: usize) -> Result<(), Fail> {
-    let place = Where::Query;
-    for raw in query.split('&') {
-        if raw.is_empty() {
-            continue;
-        }
-        let (raw_key, raw_value) = match raw.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (raw, None),
-        };
-        let key = form_decode(raw_key, place)?;
-        let value = raw_value.map(|v| form_decode(v, place)).transpose()?;
-        if key.is_empty() {
-            return Err(Fail::new(format!("empty key in '{}' {place}", show(raw))));
-        }
-        let (name, typed) = typed(key, value, place, depth)?;
-        globals.insert(name, typed);
-    }
-    Ok(())
+    insert_pairs(query.split('&'), form_decode, Where::Query, depth, globals)
 }
 
 // Byte classes of the path syntax, found in one pass over the path.
@@ -657,22 +667,7 @@ fn parse_segment<'a>(
         let mut parts = parts.into_iter();
         let head = percent_decode(parts.next().unwrap_or(""), place)?;
         let mut params = Dict::new();
-        for raw in parts {
-            if raw.is_empty() {
-                continue;
-            }
-            let (raw_key, raw_value) = match raw.split_once('=') {
-                Some((k, v)) => (k, Some(v)),
-                None => (raw, None),
-            };
-            let key = percent_decode(raw_key, place)?;
-            let value = raw_value.map(|v| percent_decode(v, place)).transpose()?;
-            if key.is_empty() {
-                return Err(Fail::new(format!("empty key in '{}' {place}", show(raw))));
-            }
-            let (name, typed) = typed(key, value, place, depth)?;
-            params.insert(name, typed);
-        }
+        insert_pairs(parts, percent_decode, place, depth, &mut params)?;
         (head, params)
     } else if flags & PCT != 0 {
         (percent_decode(segment, place)?, Dict::new())
