@@ -1082,6 +1082,41 @@ def resolve_status(
     return status, value
 
 
+def resolve_key(
+    base: Any, key: str, req: Mapping[str, Any], /, *, opts: Mapping[str, Any] | None = None
+) -> tuple[str, Any]:
+    """``resolve_status(base, req)`` for a request whose ``path`` is the single key ``key``.
+
+    The same outcome, without parsing the request: when ``base`` and ``req`` are core
+    Messages and ``key`` is one plain segment, the key is resolved as one resolver step
+    (device lookup, cache rules, hooks, hash-path linking all apply). Devices that call
+    other devices per message (``stack@1.0``, the process runtime) use it.
+    """
+    M = _core.impl.Message
+    if (
+        type(base) is not M
+        or type(req) is not M
+        or type(key) is not str
+        or not key
+        or "/" in key
+        or len(key) >= 1024
+        or req.get("path") != key
+    ):
+        return resolve_status(base, req, opts=opts)
+    ctx = _Ctx(opts)
+
+    def run() -> tuple[str, Any]:
+        status, value = _step(base, key, req, ctx)
+        if status != "ok":
+            return status, value
+        return status, _materialise(value, ctx)
+
+    status, value = _guard(run, "resolve")
+    if status == "ok" and ctx.force:
+        value = force_message(value)
+    return status, value
+
+
 def _ordered(msgs: Mapping[str, Any]) -> list[Any]:
     if not msgs:
         return []

@@ -70,7 +70,7 @@ DEVICE: Final = "lua@5.3a"
 LIVE_KEY: Final = "lua"
 LUA_TYPES: Final = frozenset({"application/lua", "text/x-lua", "text/lua", "application/x-lua"})
 HOOKS: Final = ("init", "compute", "normalize", "snapshot")
-EXCLUDED: Final = ("keys", "set", "encode", "decode")
+EXCLUDED: Final = ("keys", "set", "encode", "decode", "prefetch")
 STRIPPED: Final = frozenset({"device", "module"})
 _SOURCE_CACHE_SIZE = 256
 _POOL_SIZE = 4
@@ -253,7 +253,9 @@ class LiveLua:
     """The live side of one Lua process: its :class:`AosProcess` and where it is.
 
     ``at`` is the last slot applied to the VM; ``failed`` the slots whose messages exceeded a
-    limit (left out of the replay that rebuilds the VM after such a failure).
+    limit (left out of the replay that rebuilds the VM after such a failure); ``ahead``
+    the results of slots applied by :meth:`prefetch` that ``compute`` has not taken yet
+    (always the slots just before and up to ``at``).
     """
 
     def __init__(
@@ -270,6 +272,7 @@ class LiveLua:
         self.pid = pid
         self.at = -1
         self.failed: set[int] = set()
+        self.ahead: dict[int, dict[str, Any] | LimitExceeded] = {}
         process = {k: v for k, v in definition.items() if not _core.impl.is_private(k)}
         process["id"] = pid
         self.process = process
@@ -281,6 +284,46 @@ class LiveLua:
         result = self.proc.boot(self.process, self.modules)
         self.at = 0
         self.failed = set()
+        self.ahead = {}
+        return result
+
+    @property
+    def position(self) -> int:
+        """The last slot whose result ``compute`` has taken (``at`` minus what is ahead)."""
+        return self.at - len(self.ahead)
+
+    def prefetch(self, first: int, msgs: list[Mapping[str, Any]]) -> None:
+        """Apply the messages of slots ``first``… in batches (:meth:`AosProcess.handle_many`)
+        and keep their results for :meth:`take`; stops early where a message ends a batch.
+        Only when nothing is ahead and the VM is at ``first - 1``."""
+        if self.ahead or self.at != first - 1 or not msgs:
+            return
+        try:
+            results = self.proc.handle_many(msgs)
+        except LuaError:
+            return  # the VM is marked broken: the slot-by-slot path rebuilds and replays
+        for i, result in enumerate(results):
+            slot = first + i
+            self.at = slot
+            if self.proc.broken and i == len(results) - 1:
+                self.failed.add(slot)
+                self.ahead[slot] = LimitExceeded(
+                    f"lua@5.3a: process {self.pid}, slot {slot}: {result.get('error')}",
+                    device=DEVICE,
+                    key="compute",
+                    slot=slot,
+                )
+            else:
+                self.ahead[slot] = result
+
+    def take(self, slot: int) -> dict[str, Any] | None:
+        """The prefetched result of ``slot`` when it is the next one ahead (None if not);
+        raises LimitExceeded for a slot that ran out of a limit."""
+        if not self.ahead or self.position != slot - 1:
+            return None
+        result = self.ahead.pop(slot, None)
+        if isinstance(result, LimitExceeded):
+            raise result
         return result
 
     def handle(self, slot: int, msg: Mapping[str, Any]) -> dict[str, Any]:
@@ -370,6 +413,10 @@ def _start(
 def _live_at(base: Mapping[str, Any], rt: ProcessRuntime, slot: int, opts: Any) -> LiveLua:
     """The live VM with every slot before ``slot`` applied (rebuilt by replay if needed)."""
     live = rt.live.get(LIVE_KEY)
+    if isinstance(live, LiveLua) and live.ahead:
+        if live.position == slot - 1:
+            return live  # compute takes the prefetched results in order
+        live, _ = _start(base, rt, opts)  # out of order: start over
     if not isinstance(live, LiveLua) or live.at > slot - 1:
         live, _ = _start(base, rt, opts)
     if live.at < slot - 1:
@@ -426,10 +473,30 @@ def compute(base: Any, req: Any, opts: Any = None) -> Any:
             f"lua@5.3a compute: the assignment has no slot ({slot_value!r})"
         ) from exc
     live = rt.live.get(LIVE_KEY)
-    if not isinstance(live, LiveLua) or live.at != slot - 1:
-        live = _live_at(base, rt, slot, opts)
-    raw = live.handle(slot, _aos_message(req))
+    raw = live.take(slot) if isinstance(live, LiveLua) else None
+    if raw is None:
+        if not isinstance(live, LiveLua) or live.at != slot - 1:
+            live = _live_at(base, rt, slot, opts)
+        raw = live.handle(slot, _aos_message(req))
     return base.set("results", _results(raw))
+
+
+def prefetch(base: Any, assignments: Sequence[Any], opts: Any = None) -> None:
+    """Host hint from the process runtime: the assignments of the slots after the state
+    ``base`` are about to be computed in order. Applies them to the live VM in batches
+    (one crossing into Lua per batch); ``compute`` then takes each slot's result. Does
+    nothing unless the live VM is exactly at ``base``'s slot."""
+    rt = _runtime(base, opts)
+    live = rt.live.get(LIVE_KEY)
+    if not isinstance(live, LiveLua) or not assignments:
+        return
+    try:
+        first = int(assignments[0].get("slot"))
+    except (TypeError, ValueError):
+        return
+    if live.position != first - 1 or base.get("at-slot") != first - 1:
+        return
+    live.prefetch(first, [_aos_message(a) for a in assignments])
 
 
 def normalize(base: Any, req: Any = None, opts: Any = None) -> Any:

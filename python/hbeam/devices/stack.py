@@ -1,9 +1,11 @@
 """``stack@1.0``: run a request through a list of devices (execution-http.md §2).
 
 ``device-stack`` (also accepted: seed 001's ``execution-stack``) is a list, a numbered
-message, or a message of named devices.  Every key except ``set`` and ``keys`` is routed
-through the stack (only the ``stack-keys`` when the message lists them; others are plain
-reads).  Modes (request ``mode`` wins over base ``mode``):
+message, or a message of named devices.  Every key except ``set``, ``keys`` and
+``prefetch`` is routed through the stack (only the ``stack-keys`` when the message lists
+them; others are plain reads).  :func:`prefetch` is a host hint, not a key: the process
+runtime passes the assignments it is about to compute to the devices that take them.
+Modes (request ``mode`` wins over base ``mode``):
 
 ``Fold`` (default)
     Devices run in order, each on the previous one's result, with ``device``,
@@ -20,14 +22,16 @@ reads).  Modes (request ``mode`` wins over base ``mode``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hbeam import _core
+from hbeam import device as _device
 from hbeam._sentinels import NOT_FOUND, UNSET
-from hbeam.errors import DeviceError, InvalidMessage
+from hbeam.errors import AOError, DeviceError, InvalidMessage
 
-_UNROUTED = ("set", "keys")
+_UNROUTED = ("set", "keys", "prefetch")
 _RESTORE = ("device", "input-prefix", "output-prefix")
 _MAX_PASSES = 100
 
@@ -40,6 +44,20 @@ def info(base: Any = None, req: Any = None, opts: Any = None) -> dict[str, Any]:
     elif isinstance(keys, Mapping):
         result["exports"] = [str(v) for v in keys.values()]
     return result
+
+
+def prefetch(base: Any, assignments: Sequence[Any], opts: Any = None) -> None:
+    """Host hint from the process runtime (not a key): the slots of ``assignments`` are
+    about to be computed in order on ``base``; passed on to every device of the stack
+    that takes it (``lua@5.3a`` runs them in batches)."""
+    for dev_key, dev in devices_of(base):
+        try:
+            module = _device.load(dev, opts=opts)
+        except AOError:
+            continue
+        hint = getattr(module, "prefetch", None)
+        if callable(hint) and module is not sys.modules[__name__]:
+            hint(base.merge({"device": dev, "device-key": dev_key}), assignments, opts)
 
 
 def devices_of(base: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -80,8 +98,8 @@ def router(key: str, base: Any, req: Any, opts: Any) -> Any:
     if mode == "map":
         results: dict[str, Any] = {}
         for dev_key, dev in stack:
-            status, value = ao.resolve_status(
-                base.merge({"device": dev, "device-key": dev_key}), request, opts=opts
+            status, value = ao.resolve_key(
+                base.merge({"device": dev, "device-key": dev_key}), key, request, opts=opts
             )
             if status == "ok":
                 results[dev_key] = value
@@ -106,7 +124,7 @@ def router(key: str, base: Any, req: Any, opts: Any) -> Any:
             prefix = _prefixed(base, name, dev_key)
             if prefix is not None:
                 update[name] = prefix
-        status, value = ao.resolve_status(msg.merge(update), request, opts=opts)
+        status, value = ao.resolve_key(msg.merge(update), key, request, opts=opts)
         if status == "ok":
             if not isinstance(value, Mapping):
                 return value

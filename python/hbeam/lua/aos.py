@@ -64,6 +64,9 @@ JSON_SOURCE: str = _source("json.lua")
 """The ``json`` module aos code can ``require``."""
 
 _EMPTY_OUTPUT = {"data": "", "print": False}
+BATCH_VALUES = 60_000
+"""Wire values (message contents plus one per message) one :meth:`AosProcess.handle_many`
+crossing carries at most (below the VM's per-call maximum, ``CHUNK``)."""
 
 
 def parse_authorities(value: Any) -> list[str]:
@@ -98,6 +101,10 @@ def _tag_values(process: Mapping[str, Any], name: str) -> list[Any]:
             if str(key).lower() == name:
                 found.append(value)
     return found
+
+
+def _error_result(error: str) -> dict[str, Any]:
+    return {"outbox": [], "output": dict(_EMPTY_OUTPUT), "spawns": [], "error": error}
 
 
 def _result(values: Sequence[Any]) -> dict[str, Any]:
@@ -212,6 +219,74 @@ class AosProcess:
             if self._vm is None or self.broken:
                 self._ready()
             return self._handle(msg, env)
+
+    def handle_many(self, msgs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`handle` for each of ``msgs`` in order, crossing into Lua once per batch
+        of up to :data:`BATCH_VALUES` wire values; the results exactly as :meth:`handle`
+        gives them.
+
+        The list is shorter than ``msgs`` when a message failed in a way that ends a batch:
+        its result is the last one, and when it hit a limit :attr:`broken` is set (as
+        :meth:`handle` sets it), so the VM is rebuilt before the next message.
+        """
+        results: list[dict[str, Any]] = []
+        with self._lock:
+            if self._vm is None or self.broken:
+                self._ready()
+            batch: list[tuple[Mapping[str, Any], list[Any]]] = []
+            size = 0
+            for msg in msgs:
+                try:
+                    flat = encode_map(msg)
+                except InvalidMessage as exc:
+                    flat = None
+                    error = str(exc)
+                if flat is None or size + len(flat) + 1 > BATCH_VALUES:
+                    if batch and not self._run_batch(batch, results):
+                        return results
+                    batch, size = [], 0
+                if flat is None:
+                    results.append(_error_result(error))
+                elif len(flat) + 1 > BATCH_VALUES:
+                    results.append(self._handle(msg, None))  # the ordinary path stages it
+                    if self.broken:
+                        return results
+                else:
+                    batch.append((msg, flat))
+                    size += len(flat) + 1
+            if batch:
+                self._run_batch(batch, results)
+        return results
+
+    def _run_batch(
+        self, batch: list[tuple[Mapping[str, Any], list[Any]]], results: list[dict[str, Any]]
+    ) -> bool:
+        """Run one batch, appending its results; False when it ended early."""
+        vm = self._vm
+        assert vm is not None
+        try:
+            done = vm.call_batch(self._handle_flat, [flat for _, flat in batch], "aos handle")
+        except LuaError:
+            self.broken = True  # the batch failed as a whole: the VM's state is unknown
+            raise
+        if done is None:  # too big to cross at once: one message at a time
+            for msg, _ in batch:
+                results.append(self._handle(msg, None))
+                if self.broken:
+                    return False
+            return True
+        outcomes, stop = done
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                results.append(_error_result(str(outcome)))
+            else:
+                results.append(_result(outcome))
+        if stop is not None:
+            if isinstance(stop, LimitExceeded):
+                self.broken = True
+            results.append(_error_result(str(stop)))
+            return False
+        return True
 
     def read(self, name: str) -> Any:
         """The converted value of the global ``name`` in the live VM (None if unset)."""
@@ -357,7 +432,7 @@ class AosProcess:
             raw = vm.call_flat(self._handle_flat, self._handle_fn, flat, nargs, "aos handle")
         except LimitExceeded as exc:
             self.broken = True
-            return {"outbox": [], "output": dict(_EMPTY_OUTPUT), "spawns": [], "error": str(exc)}
+            return _error_result(str(exc))
         except (LuaError, InvalidMessage) as exc:
-            return {"outbox": [], "output": dict(_EMPTY_OUTPUT), "spawns": [], "error": str(exc)}
+            return _error_result(str(exc))
         return _result(raw)

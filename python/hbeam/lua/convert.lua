@@ -314,6 +314,17 @@ local function encode_packed(check_utf8, t)
   return buf, bn
 end
 
+-- Append the packed values t[1..t.n] to the shared buffer after position `at`, in safe
+-- mode (strings that are not UTF-8 go out as BYTES); returns buffer, new length. On failure
+-- it raises and the buffer beyond `at` is garbage: the caller keeps its own length.
+local function encode_append(at, t)
+  bn, safe = at, true
+  for o = 1, t.n do
+    enc(t[o], 0)
+  end
+  return buf, bn
+end
+
 -- Drop the shared buffer (after an unusually large result, so its memory can be freed).
 local function reset()
   buf, bn = {}, 0
@@ -324,5 +335,6 @@ return {
   decode = decode,
   decode_one = dec,
   encode_packed = encode_packed,
+  encode_append = encode_append,
   reset = reset,
 }

@@ -25,8 +25,8 @@ local string_len, string_sub, string_byte, string_rep, string_find =
 local math_tointeger, math_type, math_floor = math.tointeger, math.type, math.floor
 local gc = collectgarbage
 local os_date, os_difftime = os.date, os.difftime
-local decode, decode_one, encode_packed, codec_reset =
-  codec.decode, codec.decode_one, codec.encode_packed, codec.reset
+local decode, decode_one, encode_packed, encode_append, codec_reset =
+  codec.decode, codec.decode_one, codec.encode_packed, codec.encode_append, codec.reset
 
 local MAXINT = math.maxinteger
 local MEMERR = "not enough memory" -- the message Lua gives allocation failures (LUA_ERRMEM)
@@ -468,6 +468,25 @@ local function encoded(check_utf8)
   return false, "convert", error_parts(b)
 end
 
+-- kind, message, traceback of a call that failed or hit a limit (`ok`, `err`: what the
+-- protected call returned)
+local function failure(ok, err)
+  if exhausted then
+    return "instructions", LIMIT_MSG, ""
+  end
+  if ok then -- a caught memory error
+    err = MEMERR
+  end
+  if memfail or err == MEMERR then
+    return "memory", MEMERR, ""
+  end
+  local message, trace = error_parts(err)
+  if is_memory_error(message) then -- e.g. re-raised through the traceback handler
+    return "memory", MEMERR, ""
+  end
+  return "error", message, trace
+end
+
 local function finish(ok, ...)
   sethook()
   if ok and not exhausted and not memfail then
@@ -481,21 +500,7 @@ local function finish(ok, ...)
     return encoded(false)
   end
   last_values = nil
-  if exhausted then
-    return false, "instructions", LIMIT_MSG, ""
-  end
-  local err = ...
-  if ok then -- a caught memory error
-    err = MEMERR
-  end
-  if memfail or err == MEMERR then
-    return false, "memory", MEMERR, ""
-  end
-  local message, trace = error_parts(err)
-  if is_memory_error(message) then -- e.g. re-raised through the traceback handler
-    return false, "memory", MEMERR, ""
-  end
-  return false, "error", message, trace
+  return false, failure(ok, (...))
 end
 
 local EMPTY = {}
@@ -538,6 +543,59 @@ function host.run_flat(f, nflat, ...)
   return finish(raw_xpcall(f, traceback, nflat, ...))
 end
 TRUSTED[host.run_flat] = true
+
+local function packed(f, ...)
+  return pack(f(...))
+end
+
+-- Call the trusted entry `f` once per message of a batch, each call with the whole
+-- instruction budget, as run_flat would call it: the flat values are n_1..n_k, then the k
+-- messages' wire values back to back, and call i is f(n_i, <its n_i values>). The result
+-- is one encoded sequence holding, per call, the number of its results followed by them
+-- (or -1 followed by the convert error's text when they cannot be converted). A call that
+-- fails or hits a limit ends the batch: "stop", kind, message, traceback follow instead of
+-- its results, and the calls after it are not made.
+function host.run_batch(f, k, nflat, ...)
+  raw_mode = false
+  last_values = nil
+  local a = { ... }
+  local off, total, b = k + 1, 0, nil
+  local stop_kind, stop_message, stop_trace
+  for i = 1, k do
+    local n = a[i]
+    exhausted, memfail = false, false
+    remaining = budget
+    sethook(hook, "", STEP)
+    local ok, r = raw_xpcall(packed, traceback, f, n, unpack(a, off, off + n - 1))
+    sethook()
+    off = off + n
+    if not ok or exhausted or memfail then
+      stop_kind, stop_message, stop_trace = failure(ok, r)
+      break
+    end
+    local t = { n = r.n + 1, r.n }
+    table_move(r, 1, r.n, 2, t)
+    local encoded_ok, buffer, len = raw_pcall(encode_append, total, t)
+    if encoded_ok then
+      b, total = buffer, len
+    elseif is_memory_error(buffer) then
+      stop_kind, stop_message, stop_trace = "memory", MEMERR, ""
+      break
+    else
+      local message = error_parts(buffer)
+      b, total = encode_append(total, pack(-1, message))
+    end
+  end
+  if stop_kind ~= nil then
+    b, total = encode_append(total, pack("stop", stop_kind, stop_message, stop_trace))
+  end
+  if b == nil then
+    return true, 0
+  end
+  return reply(b, total)
+end
+TRUSTED[host.run_batch] = true
+TRUSTED[packed] = true
 
 -- Same, but the results are returned as raw Lua values (used for trusted runtime entries).
 function host.run_raw(f, nargs, nflat, ...)

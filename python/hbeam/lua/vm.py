@@ -177,6 +177,7 @@ class LuaVM:
         self._run_fn = host["run"]
         self._run_raw_fn = host["run_raw"]
         self._run_flat_fn = host["run_flat"]
+        self._run_batch_fn = host["run_batch"]
         self._call_fn = host["call"]
         self._exec_fn = host["exec"]
         self._fetch_fn = host["fetch"]
@@ -345,6 +346,67 @@ class LuaVM:
                 raise self._memory_error(what) from exc
             except lupa.LuaError as exc:
                 raise LuaError(f"{what}: Lua failed: {exc}", device=DEVICE, key=what) from exc
+
+    def call_batch(
+        self, function: Any, flats: Sequence[list[Any]], what: str
+    ) -> tuple[list[list[Any] | Exception], Exception | None] | None:
+        """Call a trusted Lua function value once per argument list of ``flats`` (each the
+        flat wire values of one argument, as :meth:`call_flat` passes them), each call
+        with the whole instruction budget, in ONE crossing into Lua.
+
+        Returns ``(outcomes, stop)``: per call made, its converted results or the
+        :class:`InvalidMessage` its results raised on conversion; ``stop`` is the error of
+        the call that ended the batch early (a limit, a Lua error), which has no outcome,
+        or None when every call was made. The caller keeps ``flats`` short enough
+        (``sum(len) + len(flats) <= CHUNK``).
+
+        None when the arguments do not fit below the memory cap together (nothing ran:
+        the caller makes the calls one by one instead).
+
+        Raises:
+            LuaError: the batch as a whole failed in the host (nothing is known to have
+                run or not: the caller must rebuild the VM).
+        """
+        with self._lock:
+            self._check_open()
+            flat: list[Any] = [len(f) for f in flats]
+            for f in flats:
+                flat.extend(f)
+            if len(flat) > CHUNK:
+                raise InvalidMessage(
+                    f"{what}: a batch of {len(flats)} calls holds {len(flat)} values; "
+                    f"at most {CHUNK} cross at once"
+                )
+            try:
+                self._ensure_room(flat, (), what)
+            except LimitExceeded:
+                return None
+            try:
+                res = self._run_batch_fn(function, len(flats), len(flat), *flat)
+                values = self._results(res, what)
+            except lupa.LuaMemoryError as exc:
+                self._rt.gccollect()
+                raise LuaError(
+                    f"{what}: the batch ran out of memory outside Lua's protected mode",
+                    device=DEVICE,
+                    key=what,
+                ) from exc
+            except (lupa.LuaError, UnicodeDecodeError) as exc:
+                raise LuaError(f"{what}: Lua failed: {exc}", device=DEVICE, key=what) from exc
+        outcomes: list[list[Any] | Exception] = []
+        i, end = 0, len(values)
+        while i < end:
+            head = values[i]
+            if head == "stop":
+                kind, message, tb = values[i + 1 : i + 4]
+                return outcomes, self._failure((False, kind, message, tb), what)
+            if head == -1:
+                outcomes.append(self._failure((False, "convert", values[i + 1], ""), what))
+                i += 2
+                continue
+            outcomes.append(values[i + 1 : i + 1 + head])
+            i += 1 + head
+        return outcomes, None
 
     def invoke_raw(self, function: Any, *args: Any, what: str = "call") -> tuple[Any, ...]:
         """Call a Lua function value held by the host; its raw Lua results."""

@@ -21,13 +21,15 @@ time under a lock, so concurrent ``now``/``compute`` calls see a consistent stat
 from __future__ import annotations
 
 import collections
+import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hbeam import _core
-from hbeam._sentinels import NOT_FOUND, UNSET
+from hbeam import device as _device
+from hbeam._sentinels import UNSET
 from hbeam.errors import AOError, DeviceError, NotFound
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["LiveObject", "ProcessRuntime", "Subscription"]
 
 _STATE_LRU = 256
+_READ_AHEAD = 512  # assignments read (and prefetched) at once while catching up
+_log = logging.getLogger(__name__)
 
 
 class LiveObject(Protocol):
@@ -233,19 +237,39 @@ class ProcessRuntime:
         progress = self.node._replay_progress(self.pid, self._at, target)
         try:
             while self._at < target:
-                slot = self._at + 1
-                assignment = scheduler.assignment(self.pid, slot)
-                if assignment is NOT_FOUND:
+                first = self._at + 1
+                assignments = scheduler.assignments(
+                    self.pid, first, min(target, first + _READ_AHEAD - 1)
+                )
+                if not assignments:
                     raise NotFound(
-                        f"slot {slot} of process {self.pid} is not scheduled yet "
+                        f"slot {first} of process {self.pid} is not scheduled yet "
                         f"(latest: {scheduler.current(self.pid)})"
                     )
-                self._apply(slot, assignment)
-                if progress is not None:
-                    progress(slot)
+                for i, assignment in enumerate(assignments):
+                    slot = first + i
+                    if slot > 0 and i + 1 < len(assignments) and (i == 0 or slot == 1):
+                        self._prefetch(assignments[i:])
+                    self._apply(slot, assignment)
+                    if progress is not None:
+                        progress(slot)
         finally:
             if progress is not None:
                 progress(None)
+
+    def _prefetch(self, assignments: list[Any]) -> None:
+        """Tell the execution device which slots come next (its optional ``prefetch`` hint:
+        ``lua@5.3a`` applies them to its VM in batches). A hint only: each slot is still
+        computed by resolving ``compute``, so nothing depends on it succeeding."""
+        if self.exec_opts.get("on_step") is not None:
+            return
+        try:
+            hint = getattr(_device.load(self.exec_device, opts=self.exec_opts), "prefetch", None)
+            if callable(hint):
+                state = self._state.merge({"results": UNSET, "device": self.exec_device})
+                hint(state, assignments, self.exec_opts)
+        except Exception:  # a failed hint costs speed, never a slot
+            _log.debug("prefetch on %s failed", self.pid, exc_info=True)
 
     def _apply(self, slot: int, assignment: Any) -> None:
         from hbeam import ao
@@ -266,7 +290,7 @@ class ProcessRuntime:
             elif req["path"] != "compute":
                 req = req.set("path", "compute")
         try:
-            status, value = ao.resolve_status(state, req, opts=opts)
+            status, value = ao.resolve_key(state, key, req, opts=opts)
         except AOError as exc:
             status, value = "error", exc
         except Exception as exc:  # a device bug must not wedge the process

@@ -60,6 +60,8 @@ class StoreLike(Protocol):
 
     def read(self, path: str) -> bytes | None: ...
 
+    def read_many(self, paths: Sequence[str]) -> list[bytes | None]: ...
+
     def write_many(self, items: Sequence[tuple[str, bytes]]) -> None: ...
 
 
@@ -156,6 +158,20 @@ class Scheduler:
         if raw is None:
             return NOT_FOUND
         return _core.impl.decode(raw)
+
+    def assignments(self, pid: str, first: int, last: int) -> list[Any]:
+        """The assignments of slots ``first..last`` read in one transaction, stopping
+        before the first slot that is not stored (so the list may be shorter)."""
+        raws = self._store.read_many(
+            [f"assignments/{pid}/{slot}" for slot in range(int(first), int(last) + 1)]
+        )
+        decode = _core.impl.decode
+        out: list[Any] = []
+        for raw in raws:
+            if raw is None:
+                break
+            out.append(decode(raw))
+        return out
 
     def on_commit(self, listener: Callable[[str, int], None]) -> None:
         """Call ``listener(pid, last_slot)`` after every commit (from the sequencer thread)."""

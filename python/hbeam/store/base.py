@@ -552,6 +552,15 @@ class Store(abc.ABC):
             return node.data
         return None
 
+    def read_many(self, paths: Sequence[str]) -> builtins.list[bytes | None]:
+        """``[read(p) for p in paths]`` from one consistent view (one read transaction)."""
+        out: builtins.list[bytes | None] = []
+        with self._reading() as view:
+            for path in paths:
+                _, node = _resolve(view, split_path(path), path, self.where)
+                out.append(node.data if node is not None and node.kind == VALUE else None)
+        return out
+
     def type(self, path: str | Sequence[str]) -> Literal["simple", "composite"] | None:
         """``"simple"`` (a value), ``"composite"`` (a group) or None, after following links."""
         segs = split_path(path, allow_root=True)

@@ -1,0 +1,163 @@
+"""Batched message handling gives exactly what one message at a time gives.
+
+``AosProcess.handle_many`` crosses into Lua once per batch; the process runtime uses it
+(through ``lua@5.3a``'s ``prefetch`` hint) while catching up on many scheduled slots. These
+tests run the same messages both ways — including messages that exceed the instruction
+budget or the memory cap, results that cannot be converted, handler errors and non-UTF-8
+output — and compare every result, then the ledger a node computes both ways.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from hbeam.errors import AOError
+from hbeam.lua import TOKEN_SOURCE, AosProcess
+from hbeam.lua import aos as aos_module
+from hbeam.node import Node
+
+OWNER = "owner-" + "o" * 37
+ADDRESSES = [f"holder-{i:02d}-" + "h" * 34 for i in range(6)]
+SEED = "\n".join(f'Balances["{a}"] = "1000"' for a in ADDRESSES)
+
+
+def _transfer(rng: random.Random) -> dict[str, Any]:
+    return {
+        "from": rng.choice(ADDRESSES),
+        "action": "Transfer",
+        "recipient": rng.choice(ADDRESSES),
+        "quantity": str(rng.randint(1, 400)),
+    }
+
+
+def _eval(code: str) -> dict[str, Any]:
+    return {"from": OWNER, "action": "Eval", "data": code}
+
+
+TROUBLE = [
+    _eval("while true do end"),  # instruction budget
+    _eval("local t = {} while true do t[#t + 1] = string.rep('x', 4096) .. #t end"),  # memory
+    _eval("Send({ Target = 'x', Fn = function() end })"),  # a result that cannot cross
+    _eval("error('handler failed')"),  # a handler error (a result, not a failure)
+    _eval("print('\\xff\\xfe not UTF-8'); Send({ Target = 'x', Data = '\\xc3' })"),
+    _eval("Counter = (Counter or 0) + 1; print(Counter)"),
+]
+
+
+def _messages(seed: int, n: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        msg = _transfer(rng) if rng.random() < 0.8 else dict(rng.choice(TROUBLE))
+        msg["owner"] = msg["from"]
+        msg["id"] = f"m{seed}-{i}"
+        msg["timestamp"] = 1_700_000_000_000 + i
+        out.append(msg)
+    return out
+
+
+def _process(history: list[dict[str, Any]]) -> AosProcess:
+    proc = AosProcess(
+        max_instructions=2_000_000,
+        max_memory=48 * 1024 * 1024,
+        history=lambda: ((m, None) for m in history),
+    )
+    proc.boot({"id": "p" * 43, "owner": OWNER}, [("token.lua", TOKEN_SOURCE)])
+    proc.handle({"id": "seed", "from": OWNER, "owner": OWNER, "action": "Eval", "data": SEED})
+    return proc
+
+
+def _one_at_a_time(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kept: list[dict[str, Any]] = []
+    proc = _process(kept)
+    results = []
+    for msg in msgs:
+        result = proc.handle(msg)
+        results.append(result)
+        if not proc.broken:
+            kept.append(msg)
+    proc.close()
+    return results
+
+
+def _batched(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kept: list[dict[str, Any]] = []
+    proc = _process(kept)
+    results: list[dict[str, Any]] = []
+    while len(results) < len(msgs):
+        done = proc.handle_many(msgs[len(results) :])
+        assert done, "handle_many made no progress"
+        kept.extend(msgs[len(results) : len(results) + len(done)])
+        if proc.broken:
+            kept.pop()  # the message that broke the VM is not part of its history
+        results.extend(done)
+    proc.close()
+    return results
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_batches_match_one_message_at_a_time(seed: int) -> None:
+    msgs = _messages(seed, 60)
+    expected = _one_at_a_time(msgs)
+    got = _batched(msgs)
+    assert got == expected
+    errors = [r["error"] for r in expected if r["error"]]
+    assert errors, "the mix must include failures"
+
+
+def test_batches_split_at_the_wire_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aos_module, "BATCH_VALUES", 40)  # a few messages per crossing
+    msgs = _messages(7, 30)
+    assert _batched(msgs) == _one_at_a_time(msgs)
+
+
+def test_a_limit_ends_the_batch_and_marks_the_vm_broken() -> None:
+    proc = _process([])
+    msgs = _messages(9, 3)
+    msgs[1] = {**msgs[1], **_eval("while true do end"), "owner": OWNER}
+    results = proc.handle_many(msgs)
+    assert len(results) == 2
+    assert "instruction limit" in results[1]["error"]
+    assert proc.broken
+    proc.close()
+
+
+def test_a_node_computes_the_same_ledger_batched_and_slot_by_slot(tmp_path: Any) -> None:
+    msgs = [
+        {k: v for k, v in m.items() if k not in ("id", "owner", "timestamp")}
+        for m in _messages(11, 80)
+    ]
+    msgs.append(_eval("Last = true"))  # ends on a slot that succeeds
+    ledgers = []
+    for name, batch in (("one", False), ("many", True)):
+        node = Node(
+            f"lmdb:{tmp_path / name}",
+            eager=False,
+            lua_instruction_limit=2_000_000,
+            lua_memory_limit=48 * 1024 * 1024,
+        )
+        pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
+        node.schedule(pid, _eval(SEED))
+        node.now(pid)
+        if batch:
+            node.schedule_many(pid, msgs)
+            node.now(pid)
+        else:
+            for msg in msgs:
+                node.schedule(pid, msg)
+                try:
+                    node.now(pid)  # one slot per compute: no prefetch
+                except AOError:
+                    pass  # that slot's error is recorded
+        state = node.now(pid)
+        errors = [
+            slot
+            for slot in range(1, node.slot(pid) + 1)
+            if node.store.read(f"computed/{pid}/{slot}/error") is not None
+        ]
+        ledgers.append((dict(state["cache"]["balances"]), errors))
+        node.close()
+    assert ledgers[0] == ledgers[1]
+    assert ledgers[0][1], "some slots must have failed"
