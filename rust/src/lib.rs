@@ -16,6 +16,8 @@ pub mod request;
 #[cfg(feature = "python")]
 mod message;
 #[cfg(feature = "python")]
+mod patch;
+#[cfg(feature = "python")]
 mod py;
 #[cfg(feature = "python")]
 mod wasm;
@@ -41,6 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_SEGMENT_BYTES", request::MAX_SEGMENT_BYTES)?;
     m.add_function(wrap_pyfunction!(request::python::parse_request, m)?)?;
     m.add_function(wrap_pyfunction!(wasm::wasm_translate_legacy_eh, m)?)?;
+    m.add_function(wrap_pyfunction!(patch::apply_patches, m)?)?;
     message::register(m.py())?;
     Ok(())
 }

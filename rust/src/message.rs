@@ -311,12 +311,16 @@ fn exact_height(value: &Bound<'_, PyAny>) -> usize {
     }
 }
 
-fn new_msg<'py>(py: Python<'py>, map: PMap<Val>, height: usize) -> PyResult<Bound<'py, Message>> {
+pub(crate) fn new_msg<'py>(
+    py: Python<'py>,
+    map: PMap<Val>,
+    height: usize,
+) -> PyResult<Bound<'py, Message>> {
     Bound::new(py, Message::from_map(map, height))
 }
 
 /// The shared empty Message.
-fn empty(py: Python<'_>) -> PyResult<Bound<'_, Message>> {
+pub(crate) fn empty(py: Python<'_>) -> PyResult<Bound<'_, Message>> {
     static EMPTY: PyOnceLock<Py<Message>> = PyOnceLock::new();
     EMPTY
         .get_or_try_init(py, || Py::new(py, Message::from_map(PMap::new(), 1)))

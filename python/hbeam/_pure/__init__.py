@@ -10,6 +10,7 @@ from hbeam._pure.cache import ResultCache
 from hbeam._pure.hashpath import decode, encode, hashpath, id
 from hbeam._pure.key import MAX_DEPTH, MAX_KEY_BYTES, is_private, normalize_key, normalize_keys
 from hbeam._pure.message import Message
+from hbeam._pure.patch import apply_patches
 from hbeam._pure.path import parts, to_str
 from hbeam._pure.request import MAX_SEGMENT_BYTES, parse_request
 from hbeam._pure.wasm import wasm_translate_legacy_eh
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_SEGMENT_BYTES",
     "Message",
     "ResultCache",
+    "apply_patches",
     "build_profile",
     "decode",
     "encode",

@@ -261,8 +261,39 @@ def _order(key: str) -> tuple[int, int, str]:
     return (0, int(key), key) if key.isdigit() else (1, 0, key)
 
 
+def _plain_setting(base: Any, req: Any, name: str, opts: Any) -> Any:
+    """:func:`_setting` when every read it makes is a plain one (``UNDEFINED`` if not)."""
+    for msg, key in ((req, f"patch-{name}"), (req, name), (base, f"patch-{name}"), (base, name)):
+        if msg is not req and not _direct(msg, key, opts):
+            return UNDEFINED
+        value = _message.read(msg, key)
+        if value is not NOT_FOUND:
+            return value
+    return "/"
+
+
+def _move_plain(base: Any, req: Any, opts: Any) -> Any:
+    """``patches`` in one core call (:func:`apply_patches`) when the base's device reads and
+    sets plainly and nothing on the way has a device of its own; None otherwise."""
+    M = _core.impl.Message
+    if type(req) is not M or req.get("device") is not None or not _sets_plainly(base, opts):
+        return None
+    source = _plain_setting(base, req, "from", opts)
+    dest = _plain_setting(base, req, "to", opts)
+    if source is UNDEFINED or dest is UNDEFINED or _segments(dest):
+        return None
+    segs = _segments(source)
+    if not segs or segs[0].startswith(("base:", "req:")) or not _direct(base, segs[0], opts):
+        return None
+    return _core.impl.apply_patches(base, segs, [])
+
+
 def _move(mode: str, base: Any, req: Any, opts: Any) -> Any:
     M = _core.impl.Message
+    if mode == "patches" and type(base) is M and _fast(opts):
+        moved = _move_plain(base, req, opts)
+        if moved is not None:
+            return moved
     segs = _segments(_setting(base, req, "from", opts))
     target: Any = base
     if segs and segs[0].startswith("base:"):
