@@ -457,7 +457,11 @@ def _as_message(value: Mapping[str, Any], ctx: _Ctx) -> Any:
 
 def _tainted(msg: Any) -> bool:
     priv = msg.get("priv")
-    return priv is not None and isinstance(priv, Mapping) and bool(priv.get(_VOLATILE_MARK))
+    if priv is None:
+        return False
+    if type(priv) is _core.impl.Message or isinstance(priv, Mapping):
+        return bool(priv.get(_VOLATILE_MARK))
+    return False
 
 
 def _link(value: Any, hp: str | None, volatile: bool, ctx: _Ctx) -> Any:
@@ -1115,6 +1119,149 @@ def resolve_key(
     if status == "ok" and ctx.force:
         value = force_message(value)
     return status, value
+
+
+KeyStep = Callable[[Any, Mapping[str, Any]], tuple[str, Any]]
+"""``step(base, req) -> (status, value)``: what :func:`resolve_key` gives for one key."""
+
+
+def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> KeyStep | None:
+    """A step function resolving ``key`` on messages like ``base``, for callers that
+    resolve the same key slot after slot (the process runtime, ``stack@1.0``).
+
+    ``step(msg, req)`` returns exactly ``resolve_key(msg, key, req, opts=opts)``. It is
+    compiled once: when the resolver would add nothing to the device call — no step
+    hook, no result cache (``cache_control`` no-cache and no-store, or a volatile key),
+    hash paths ignored, a device whose info does not depend on the message — the step
+    calls the device function the resolver would choose directly and marks volatile
+    results as the resolver does. A device may compile its own function for the key: a
+    module attribute ``plan(base, key, opts)`` (a host hook, not a key) returning
+    ``f(msg, req)`` that returns what the device function would, or None to decline
+    (``stack@1.0`` compiles its fold this way); a device whose info depends on the
+    message may have a plan too, which then checks each message against ``base``. A
+    message with another ``device`` or a ``cache-control`` key, a request for another
+    path, or any call after a device was (un)registered takes the full resolver.
+
+    None when the conditions do not hold (resolve normally then).
+    """
+    M = _core.impl.Message
+    if type(base) is not M or type(key) is not str or not key or "/" in key:
+        return None
+    generation = _device.generation
+    ctx = _Ctx(opts)
+    name = base.get("device")
+    if (
+        ctx.on_step is not None
+        or ctx.hashpath != "ignore"
+        or ctx.force
+        or ctx.node_only
+        or (name is not None and type(name) is not str)
+        or base.get("cache-control") is not None
+    ):
+        return None
+    try:
+        dev = _device.default() if name is None else _device.load(name, opts=ctx.opts)
+        decision = (
+            _device.static_decision(name, key, base, ctx.opts)
+            if name is not None
+            else _device.lookup(dev, key, base, ctx.opts)
+        )
+        if decision is None and callable(getattr(dev, "plan", None)):
+            # message-dependent info: the device's plan checks messages against base
+            decision = _device.lookup(dev, key, base, ctx.opts)
+    except AOError:
+        return None
+    if decision is None or decision.direct or decision.status not in ("ok", "add_key"):
+        return None
+    volatile_key = decision.volatile or key in VOLATILE_KEYS
+    uncached = ctx.cache is None or ctx.internal or (
+        ctx.node_lookup is False and ctx.node_store is False
+    )
+    if not (volatile_key or uncached):
+        return None
+    plan = getattr(decision.device, "plan", None)
+    inner: Callable[[Any, Mapping[str, Any]], Any] | None = None
+    if callable(plan) and not isinstance(decision.device, type):
+        inner = plan(base, key, ctx.opts)
+        if inner is None:
+            return None
+    fn, arity, add_key = decision.fun, decision.arity, decision.status == "add_key"
+    opts_ = ctx.opts
+    max_depth = ctx.max_depth
+    local = _local
+
+    def call(msg: Any, req: Mapping[str, Any]) -> tuple[str, Any]:
+        try:
+            if inner is not None:
+                result = inner(msg, req)
+            elif add_key:
+                result = fn(*(key, msg, req, opts_)[:arity])
+            else:
+                result = fn(*(msg, req, opts_)[:arity])
+        except AOError:
+            raise
+        except RecursionError as exc:
+            raise RecursionLimit(
+                f"resolving key {key!r} exhausted Python's stack (nested too deeply)", key=key
+            ) from exc
+        except Exception as exc:
+            dev_name = _device.device_name(decision.device)
+            raise DeviceError(
+                f"device {dev_name!r} failed resolving key {key!r}: {type(exc).__name__}: "
+                f"{exc}",
+                device=dev_name,
+                key=key,
+            ) from exc
+        if type(result) is Status:
+            return result.status, result.value
+        if result is NOT_FOUND:
+            return "error", NOT_FOUND
+        if isinstance(result, AOError):
+            return "error", result
+        return "ok", result
+
+    def step(msg: Any, req: Mapping[str, Any]) -> tuple[str, Any]:
+        if (
+            type(msg) is not M
+            or type(req) is not M
+            or msg.get("device") != name
+            or req.get("path") != key
+            or msg.get("cache-control") is not None
+            or req.get("cache-control") is not None
+            or _device.generation != generation
+        ):
+            return resolve_key(msg, key, req, opts=opts)
+        depth = local.depth
+        if depth >= max_depth:
+            raise RecursionLimit(
+                f"resolving key {key!r} nests deeper than {max_depth} resolutions "
+                "(opts['max_resolve_depth']); a device probably resolves itself forever",
+                key=key,
+                depth=depth,
+            )
+        local.depth = depth + 1
+        try:
+            status, value = call(msg, req)
+            if (
+                status == "ok"
+                and type(value) is tuple
+                and len(value) == 2
+                and value[0] == "resolve"
+            ):
+                status, value = _guard(lambda: _run(list(value[1]), ctx), "resolve")
+        finally:
+            local.depth = depth
+        if status != "ok":
+            if isinstance(value, Mapping) and not isinstance(value, AOError):
+                priv = value.get("priv")
+                if isinstance(priv, Mapping) and "hashpath" in priv:
+                    value = _as_message(value, ctx).remove("priv/hashpath")
+            return status, value
+        if type(value) is M or isinstance(value, Mapping):
+            value = _link(value, None, volatile_key or _tainted(msg), ctx)
+        return "ok", value
+
+    return step
 
 
 def _ordered(msgs: Mapping[str, Any]) -> list[Any]:

@@ -88,6 +88,9 @@ _registered: dict[str, Any] = {}  # explicit register() calls (win over everythi
 _loaded: dict[str, Any] = {}  # built-ins / entry points already imported
 _names: dict[int, tuple[Any, str]] = {}  # id(device) -> (device, name) for error messages
 _entry_points: dict[str, Any] | None = None
+generation = 0
+"""Changes whenever :func:`register` or :func:`unregister` changes what a name loads, so
+callers may memoise decisions of static-info devices by ``(generation, name, key)``."""
 
 D = TypeVar("D")
 
@@ -114,8 +117,9 @@ def register(name: str, device: Any = None) -> Any:
 
     def apply(obj: Any) -> Any:
         dev = obj() if isinstance(obj, type) else obj
-        global _default_device, plain_reads_builtin
+        global _default_device, plain_reads_builtin, generation
         with _lock:
+            generation += 1
             _registered[name.lower()] = dev
             _names[id(dev)] = (dev, name)
             _SPECS.pop(id(dev), None)
@@ -130,8 +134,9 @@ def register(name: str, device: Any = None) -> Any:
 
 def unregister(name: str) -> None:
     """Forget a device added with :func:`register` (no error if there was none)."""
-    global _default_device, plain_reads_builtin
+    global _default_device, plain_reads_builtin, generation
     with _lock:
+        generation += 1
         dev = _registered.pop(name.lower(), None)
         if dev is not None:
             _SPECS.pop(id(dev), None)
@@ -550,6 +555,32 @@ def _lookup_on(
                 spec.decisions[key] = decision
         return decision
     return _decide(device, _info_of(spec, msg, {"path": key}, opts), key, msg, opts, seen)
+
+
+def static_decision(
+    name: str, key: str, msg: Any, opts: Mapping[str, Any] | None = None
+) -> Decision | None:
+    """``lookup(load(name), key, msg)`` when the device's info is static (then the decision
+    does not depend on ``msg``, see :func:`lookup`), else None; memoised per
+    :data:`generation`.
+
+    Raises:
+        DeviceError: no device has that name.
+    """
+    memo_key = (generation, name, key)
+    decision = _STATIC.get(memo_key)
+    if decision is None:
+        dev = load(name, opts=opts)
+        if _spec(dev).info is None:
+            return None
+        decision = _lookup_on(dev, key, msg, opts)
+        if len(_STATIC) >= 4096:
+            _STATIC.clear()
+        _STATIC[memo_key] = decision
+    return decision
+
+
+_STATIC: dict[tuple[int, str, str], Decision] = {}
 
 
 def lookup(device: Any, key: str, msg: Any, opts: Mapping[str, Any] | None = None) -> Decision:

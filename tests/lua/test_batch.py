@@ -161,3 +161,42 @@ def test_a_node_computes_the_same_ledger_batched_and_slot_by_slot(tmp_path: Any)
         node.close()
     assert ledgers[0] == ledgers[1]
     assert ledgers[0][1], "some slots must have failed"
+
+
+def test_every_state_is_the_same_with_and_without_the_fast_paths(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prefetch and compiled steps change how slots are computed, never what they are."""
+    from hbeam import ao
+    from hbeam.node.process import ProcessRuntime
+
+    msgs = [
+        {k: v for k, v in m.items() if k not in ("id", "owner", "timestamp")}
+        for m in _messages(21, 40)
+    ]
+    states = []
+    for name in ("fast", "plain"):
+        if name == "plain":
+            monkeypatch.setattr(ao, "key_step", lambda *a, **k: None)
+            monkeypatch.setattr(ProcessRuntime, "_prefetch", lambda self, assignments: None)
+        node = Node(
+            f"lmdb:{tmp_path / name}",
+            eager=False,
+            lua_instruction_limit=2_000_000,
+            lua_memory_limit=48 * 1024 * 1024,
+        )
+        pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
+        node.schedule_many(pid, [_eval(SEED), *msgs])
+        try:
+            node.now(pid)
+        except AOError:
+            pass
+        per_slot = []
+        for slot in range(node.slot(pid) + 1):
+            try:
+                per_slot.append(node.compute(pid, slot))
+            except AOError as exc:
+                per_slot.append(str(exc))
+        states.append(per_slot)
+        node.close()
+    assert states[0] == states[1]

@@ -58,6 +58,10 @@ def _decision(msg: Any, key: str, opts: Any) -> Any:
     fails: the resolver then reports it)."""
     name = msg.get("device")
     try:
+        if type(name) is str:
+            decision = _device.static_decision(name, key, msg, opts)
+            if decision is not None:
+                return decision
         dev = _device.default() if name is None else _device.load(name, opts=opts)
         return _device.lookup(dev, key, msg, opts)
     except AOError:

@@ -88,6 +88,22 @@ def _prefixed(msg: Any, name: str, key: str) -> Any:
     return None
 
 
+def _updates(base: Any, stack: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """The keys each device of the fold runs with (the same on every pass)."""
+    previous = base.get("device")
+    prefixed = base.get("input-prefixes") is not None or base.get("output-prefixes") is not None
+    updates: list[dict[str, Any]] = []
+    for dev_key, dev in stack:
+        update: dict[str, Any] = {"device": dev, "device-key": dev_key, "previous-device": previous}
+        if prefixed:
+            for name in ("input-prefix", "output-prefix"):
+                prefix = _prefixed(base, name, dev_key)
+                if prefix is not None:
+                    update[name] = prefix
+        updates.append(update)
+    return updates
+
+
 def router(key: str, base: Any, req: Any, opts: Any) -> Any:
     from hbeam import ao
 
@@ -106,29 +122,41 @@ def router(key: str, base: Any, req: Any, opts: Any) -> Any:
         return impl.Message(results)
     if mode != "fold":
         raise InvalidMessage(f"stack@1.0 mode must be Fold or Map, not {mode!r}")
+    return _fold(key, base, request, opts, _updates(base, stack), None)
 
+
+def _fold(
+    key: str,
+    base: Any,
+    request: Any,
+    opts: Any,
+    updates: list[dict[str, Any]],
+    steps: list[Any] | None,
+) -> Any:
+    """The Fold of ``key`` over the devices (``updates``), each resolved with
+    ``ao.resolve_key`` or, where ``steps`` has one, with its compiled step."""
+    from hbeam import ao
+
+    impl = _core.impl
     original = {k: base.get(k) for k in _RESTORE}
     had_pass = "pass" in base
     old_pass = base.get("pass")
     msg = base if had_pass else base.set("pass", 1)
     max_passes = int(base.get("max-passes", _MAX_PASSES))
     index = 0
-    while index < len(stack):
-        dev_key, dev = stack[index]
-        update: dict[str, Any] = {
-            "device": dev,
-            "device-key": dev_key,
-            "previous-device": original["device"],
-        }
-        for name in ("input-prefix", "output-prefix"):
-            prefix = _prefixed(base, name, dev_key)
-            if prefix is not None:
-                update[name] = prefix
-        status, value = ao.resolve_key(msg.merge(update), key, request, opts=opts)
+    while index < len(updates):
+        step = steps[index] if steps is not None else None
+        probe = msg.merge(updates[index])
+        if step is not None:
+            status, value = step(probe, request)
+        else:
+            status, value = ao.resolve_key(probe, key, request, opts=opts)
         if status == "ok":
-            if not isinstance(value, Mapping):
-                return value
-            msg = value if hasattr(value, "merge") else impl.Message(value)
+            if type(value) is not impl.Message:
+                if not isinstance(value, Mapping):
+                    return value
+                value = value if hasattr(value, "merge") else impl.Message(value)
+            msg = value
             index += 1
         elif status == "not_found" or (status == "error" and value is NOT_FOUND):
             index += 1  # the device does not implement this key
@@ -153,3 +181,49 @@ def router(key: str, base: Any, req: Any, opts: Any) -> Any:
     restore["device-key"] = UNSET
     restore["previous-device"] = UNSET
     return msg.merge(restore)
+
+
+_CONFIG_KEYS = (
+    "device",
+    "device-stack",
+    "execution-stack",
+    "input-prefixes",
+    "output-prefixes",
+    "mode",
+    "stack-keys",
+)
+
+
+def _config(msg: Any) -> tuple[Any, ...]:
+    return tuple(msg.get(k) for k in _CONFIG_KEYS)
+
+
+def plan(base: Any, key: str, opts: Any = None) -> Any:
+    """Host hook for :func:`hbeam.ao.key_step` (not a key): the router for ``key`` on
+    messages configured like ``base``, compiled — the devices, their keys and a compiled
+    step per device (see ``key_step``) fixed once. A message configured differently, or
+    a request with a ``mode``, goes through :func:`router`. None for a Map stack or one
+    with ``stack-keys`` (the router then runs as it is)."""
+    from hbeam import ao
+
+    mode = base.get("mode")
+    if key in _UNROUTED or base.get("stack-keys") is not None:
+        return None
+    if mode is not None and str(mode).lower() != "fold":
+        return None
+    try:
+        stack = devices_of(base)
+    except AOError:
+        return None
+    config = _config(base)
+    updates = _updates(base, stack)
+    steps = [ao.key_step(base.merge(update), key, opts=opts) for update in updates]
+    M = _core.impl.Message
+
+    def fold(msg: Any, req: Any) -> Any:
+        if _config(msg) != config or req.get("mode") is not None:
+            return router(key, msg, req, opts)
+        request = (req if hasattr(req, "set") else M(req or {})).set("path", key)
+        return _fold(key, msg, request, opts, updates, steps)
+
+    return fold

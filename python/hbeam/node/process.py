@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hbeam import _core
+from hbeam import _core, ao
 from hbeam import device as _device
 from hbeam._sentinels import UNSET
 from hbeam.errors import AOError, DeviceError, NotFound
@@ -246,16 +246,26 @@ class ProcessRuntime:
                         f"slot {first} of process {self.pid} is not scheduled yet "
                         f"(latest: {scheduler.current(self.pid)})"
                     )
+                step: ao.KeyStep | None = None
                 for i, assignment in enumerate(assignments):
                     slot = first + i
                     if slot > 0 and i + 1 < len(assignments) and (i == 0 or slot == 1):
                         self._prefetch(assignments[i:])
-                    self._apply(slot, assignment)
+                        step = self._compile()
+                    self._apply(slot, assignment, step)
                     if progress is not None:
                         progress(slot)
         finally:
             if progress is not None:
                 progress(None)
+
+    def _compile(self) -> ao.KeyStep | None:
+        """The compiled ``compute`` step for the slots ahead (see :func:`ao.key_step`)."""
+        try:
+            state = self._state.merge({"results": UNSET, "device": self.exec_device})
+            return ao.key_step(state, "compute", opts=self.exec_opts)
+        except AOError:
+            return None
 
     def _prefetch(self, assignments: list[Any]) -> None:
         """Tell the execution device which slots come next (its optional ``prefetch`` hint:
@@ -271,9 +281,7 @@ class ProcessRuntime:
         except Exception:  # a failed hint costs speed, never a slot
             _log.debug("prefetch on %s failed", self.pid, exc_info=True)
 
-    def _apply(self, slot: int, assignment: Any) -> None:
-        from hbeam import ao
-
+    def _apply(self, slot: int, assignment: Any, step: ao.KeyStep | None = None) -> None:
         impl = _core.impl
         opts = self.exec_opts
         replaying = slot <= self._pushed
@@ -290,7 +298,10 @@ class ProcessRuntime:
             elif req["path"] != "compute":
                 req = req.set("path", "compute")
         try:
-            status, value = ao.resolve_key(state, key, req, opts=opts)
+            if step is not None and slot > 0:
+                status, value = step(state, req)
+            else:
+                status, value = ao.resolve_key(state, key, req, opts=opts)
         except AOError as exc:
             status, value = "error", exc
         except Exception as exc:  # a device bug must not wedge the process

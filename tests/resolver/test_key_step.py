@@ -1,0 +1,145 @@
+"""``ao.key_step``: a compiled one-key step returns exactly what ``ao.resolve_key`` returns.
+
+The process runtime compiles ``compute`` once per run of slots; ``stack@1.0`` compiles
+its fold (a step per device). These tests compare compiled steps with the resolver on
+stacks whose devices return every status (ok, pass, skip, not found, errors), on
+messages the step was not compiled for, and check that no step is compiled when the
+resolver has work of its own (a step hook, caching, hash paths).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hbeam import NOT_FOUND, ao
+from hbeam.errors import DeviceError
+
+QUIET = {"cache_control": ["no-cache", "no-store"], "hashpath": "ignore"}
+
+
+class Tally:
+    """Appends the pass number; asks for another pass while ``passes`` says so."""
+
+    def compute(self, base: Any, req: Any, opts: Any) -> Any:
+        seen = [*base.get("seen", []), base.get("pass")]
+        out = base.set("seen", seen)
+        if len(seen) < int(base.get("passes", 1)):
+            return ao.Status("pass", out)
+        return out
+
+
+class Adder:
+    """Adds the request's ``add``; skips the rest of the fold when ``stop`` is set."""
+
+    def compute(self, base: Any, req: Any, opts: Any) -> Any:
+        out = base.set("total", base.get("total", 0) + int(req.get("add", 1)))
+        if base.get("stop") == "yes":
+            return ao.Status("skip", out)
+        if req.get("fail") == "yes":
+            raise RuntimeError("asked to fail")
+        if req.get("missing") == "yes":
+            return NOT_FOUND
+        return out
+
+
+class NoCompute:
+    """Has no ``compute``: skipped by a fold."""
+
+    def init(self, base: Any, req: Any, opts: Any) -> Any:
+        return base
+
+
+@pytest.fixture
+def stack(backend: ModuleType, register: Callable[[str, Any], Any]) -> Any:
+    register("test-tally@1.0", Tally())
+    register("test-adder@1.0", Adder())
+    register("test-nocompute@1.0", NoCompute())
+    return backend.Message(
+        {
+            "device": "stack@1.0",
+            "device-stack": ["test-tally@1.0", "test-nocompute@1.0", "test-adder@1.0"],
+            "priv": {"ao-volatile": True},
+        }
+    )
+
+
+def _outcome(fn: Callable[[], tuple[str, Any]]) -> Any:
+    try:
+        return fn()
+    except DeviceError as exc:
+        return ("raised", type(exc).__name__, str(exc))
+
+
+@pytest.mark.parametrize(
+    ("changes", "request_keys"),
+    [
+        ({}, {}),
+        ({"passes": 3}, {"add": 5}),
+        ({"stop": "yes", "passes": 2}, {}),
+        ({}, {"fail": "yes"}),
+        ({}, {"missing": "yes"}),
+        ({"total": 10}, {"add": 2, "mode": "Map"}),  # a request mode: the router decides
+        ({"device-stack": ["test-adder@1.0"]}, {}),  # another stack: the router runs it
+        ({"device": "test-adder@1.0"}, {}),  # another device: the resolver runs it
+        ({"cache-control": ["no-cache"]}, {}),
+        ({"priv": {}}, {}),  # not marked volatile: the result gets the mark
+    ],
+)
+def test_a_step_returns_what_the_resolver_returns(
+    backend: ModuleType, stack: Any, changes: dict[str, Any], request_keys: dict[str, Any]
+) -> None:
+    step = ao.key_step(stack, "compute", opts=QUIET)
+    assert step is not None
+    msg = stack.merge(changes)
+    req = backend.Message({"path": "compute", **request_keys})
+    want = _outcome(lambda: ao.resolve_key(msg, "compute", req, opts=QUIET))
+    got = _outcome(lambda: step(msg, req))
+    assert got == want
+
+
+def test_no_step_when_the_resolver_has_work_to_do(stack: Any) -> None:
+    assert ao.key_step(stack, "compute", opts={**QUIET, "on_step": lambda s: None}) is None
+    assert ao.key_step(stack, "compute", opts={"cache_control": ["no-cache", "no-store"]}) is None
+    assert ao.key_step(stack, "compute", opts={"hashpath": "ignore"}) is None  # may cache
+    assert ao.key_step(stack.set("cache-control", ["no-store"]), "compute", opts=QUIET) is None
+    assert ao.key_step(stack, "a/b", opts=QUIET) is None
+    assert ao.key_step(stack.set("device", "message@1.0"), "total", opts=QUIET) is None
+
+
+def test_a_volatile_key_compiles_even_with_caching_on(
+    backend: ModuleType, register: Callable[[str, Any], Any]
+) -> None:
+    class Clock:
+        info = {"volatile": ["now"]}
+
+        def now(self, base: Any, req: Any, opts: Any) -> Any:
+            return base.set("ticks", base.get("ticks", 0) + 1)
+
+    register("test-clock@1.0", Clock())
+    base = backend.Message({"device": "test-clock@1.0"})
+    opts = {"hashpath": "ignore"}
+    step = ao.key_step(base, "now", opts=opts)
+    assert step is not None
+    req = backend.Message({"path": "now"})
+    assert step(base, req) == ao.resolve_key(base, "now", req, opts=opts)
+    assert step(base, req)[1]["priv"]["ao-volatile"] is True
+
+
+def test_the_compiled_fold_skips_the_router(
+    backend: ModuleType, stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hbeam.devices import stack as stack_device
+
+    step = ao.key_step(stack, "compute", opts=QUIET)
+    assert step is not None
+    req = backend.Message({"path": "compute", "add": 3})
+    want = ao.resolve_key(stack.set("passes", 2), "compute", req, opts=QUIET)
+
+    def no_router(*args: Any) -> Any:
+        raise AssertionError("the compiled fold went through the router")
+
+    monkeypatch.setattr(stack_device, "router", no_router)
+    assert step(stack.set("passes", 2), req) == want
