@@ -1174,8 +1174,8 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
     if decision is None or decision.direct or decision.status not in ("ok", "add_key"):
         return None
     volatile_key = decision.volatile or key in VOLATILE_KEYS
-    uncached = ctx.cache is None or ctx.internal or (
-        ctx.node_lookup is False and ctx.node_store is False
+    uncached = (
+        ctx.cache is None or ctx.internal or (ctx.node_lookup is False and ctx.node_store is False)
     )
     if not (volatile_key or uncached):
         return None
@@ -1207,8 +1207,7 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
         except Exception as exc:
             dev_name = _device.device_name(decision.device)
             raise DeviceError(
-                f"device {dev_name!r} failed resolving key {key!r}: {type(exc).__name__}: "
-                f"{exc}",
+                f"device {dev_name!r} failed resolving key {key!r}: {type(exc).__name__}: {exc}",
                 device=dev_name,
                 key=key,
             ) from exc

@@ -163,12 +163,17 @@ def test_a_node_computes_the_same_ledger_batched_and_slot_by_slot(tmp_path: Any)
     assert ledgers[0][1], "some slots must have failed"
 
 
+@pytest.mark.parametrize("ahead_batch", [3, 64])
 def test_every_state_is_the_same_with_and_without_the_fast_paths(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, ahead_batch: int
 ) -> None:
-    """Prefetch and compiled steps change how slots are computed, never what they are."""
+    """Prefetch (its worker applying ``ahead_batch`` slots at a time while the process
+    computes) and compiled steps change how slots are computed, never what they are."""
     from hbeam import ao
+    from hbeam.devices import lua as lua_device
     from hbeam.node.process import ProcessRuntime
+
+    monkeypatch.setattr(lua_device, "AHEAD_BATCH", ahead_batch)
 
     msgs = [
         {k: v for k, v in m.items() if k not in ("id", "owner", "timestamp")}
@@ -200,3 +205,29 @@ def test_every_state_is_the_same_with_and_without_the_fast_paths(
         states.append(per_slot)
         node.close()
     assert states[0] == states[1]
+
+
+def test_closing_a_node_while_slots_are_applied_ahead(tmp_path: Any) -> None:
+    """The prefetch worker never keeps a node from closing, nor a caller waiting."""
+    import threading
+    import time
+
+    node = Node(f"lmdb:{tmp_path / 'node'}", eager=False)
+    pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
+    rng = random.Random(5)
+    node.schedule_many(pid, [_eval(SEED)] + [_transfer(rng) for _ in range(3000)])
+    outcome: list[Any] = []
+
+    def compute() -> None:
+        try:
+            outcome.append(node.now(pid))
+        except AOError as exc:  # the node closed under it: an error, not a hang
+            outcome.append(exc)
+
+    worker = threading.Thread(target=compute)
+    worker.start()
+    time.sleep(0.2)
+    node.close()
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert len(outcome) == 1

@@ -44,6 +44,7 @@ undefined function → ``NotFound``; Lua errors → :class:`~hbeam.errors.LuaErr
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -72,6 +73,8 @@ LUA_TYPES: Final = frozenset({"application/lua", "text/x-lua", "text/lua", "appl
 HOOKS: Final = ("init", "compute", "normalize", "snapshot")
 EXCLUDED: Final = ("keys", "set", "encode", "decode", "prefetch")
 STRIPPED: Final = frozenset({"device", "module"})
+_log = logging.getLogger(__name__)
+AHEAD_BATCH = 64  # messages per batch the prefetch worker applies at a time
 _SOURCE_CACHE_SIZE = 256
 _POOL_SIZE = 4
 _FACTORIES_PER_VM = 64
@@ -252,10 +255,15 @@ def _results(raw: Mapping[str, Any]) -> Any:
 class LiveLua:
     """The live side of one Lua process: its :class:`AosProcess` and where it is.
 
-    ``at`` is the last slot applied to the VM; ``failed`` the slots whose messages exceeded a
+    ``at`` is the last slot applied to the VM; ``taken`` the last slot whose result the
+    process has (``compute`` took it); ``failed`` the slots whose messages exceeded a
     limit (left out of the replay that rebuilds the VM after such a failure); ``ahead``
-    the results of slots applied by :meth:`prefetch` that ``compute`` has not taken yet
-    (always the slots just before and up to ``at``).
+    the results of slots applied by :meth:`prefetch` and not taken yet (slots
+    ``taken + 1 … at``).
+
+    :meth:`prefetch` applies the slots ahead on a worker thread, a batch at a time, while
+    the process computes the slots already applied (lupa releases the GIL while Lua
+    runs). Everything else that uses the VM waits for the worker first.
     """
 
     def __init__(
@@ -271,8 +279,12 @@ class LiveLua:
         self.node = node
         self.pid = pid
         self.at = -1
+        self.taken = -1
         self.failed: set[int] = set()
         self.ahead: dict[int, dict[str, Any] | LimitExceeded] = {}
+        self._cv = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._cancel = False
         process = {k: v for k, v in definition.items() if not _core.impl.is_private(k)}
         process["id"] = pid
         self.process = process
@@ -281,55 +293,106 @@ class LiveLua:
 
     def boot(self) -> dict[str, Any]:
         """Start the VM and load the modules; the messages they sent."""
+        self.settle()
         result = self.proc.boot(self.process, self.modules)
-        self.at = 0
+        self.at = self.taken = 0
         self.failed = set()
         self.ahead = {}
         return result
 
     @property
     def position(self) -> int:
-        """The last slot whose result ``compute`` has taken (``at`` minus what is ahead)."""
-        return self.at - len(self.ahead)
+        """The last slot whose result the process has (see ``taken``)."""
+        return self.taken
+
+    @property
+    def busy(self) -> bool:
+        """Whether results are ahead or on their way."""
+        return bool(self.ahead) or self._worker is not None
 
     def prefetch(self, first: int, msgs: list[Mapping[str, Any]]) -> None:
-        """Apply the messages of slots ``first``… in batches (:meth:`AosProcess.handle_many`)
-        and keep their results for :meth:`take`; stops early where a message ends a batch.
-        Only when nothing is ahead and the VM is at ``first - 1``."""
-        if self.ahead or self.at != first - 1 or not msgs:
-            return
+        """Start applying the messages of slots ``first``… on a worker thread, in batches
+        (:meth:`AosProcess.handle_many`), keeping their results for :meth:`take`; the
+        worker stops early where a message ends a batch. Only when nothing is ahead and
+        the VM is at ``first - 1``."""
+        with self._cv:
+            if self._worker is not None or self.ahead or self.at != first - 1 or not msgs:
+                return
+            if self.taken != self.at:
+                return
+            self._cancel = False
+            self._worker = threading.Thread(
+                target=self._run_ahead,
+                args=(first, list(msgs)),
+                name=f"hbeam-lua-{self.pid[:8]}",
+                daemon=True,
+            )
+            self._worker.start()
+
+    def _run_ahead(self, first: int, msgs: list[Mapping[str, Any]]) -> None:
+        slot = first
         try:
-            results = self.proc.handle_many(msgs)
-        except LuaError:
-            return  # the VM is marked broken: the slot-by-slot path rebuilds and replays
-        for i, result in enumerate(results):
-            slot = first + i
-            self.at = slot
-            if self.proc.broken and i == len(results) - 1:
-                self.failed.add(slot)
-                self.ahead[slot] = LimitExceeded(
-                    f"lua@5.3a: process {self.pid}, slot {slot}: {result.get('error')}",
-                    device=DEVICE,
-                    key="compute",
-                    slot=slot,
-                )
-            else:
-                self.ahead[slot] = result
+            for start in range(0, len(msgs), AHEAD_BATCH):
+                if self._cancel:
+                    break
+                chunk = msgs[start : start + AHEAD_BATCH]
+                try:
+                    results = self.proc.handle_many(chunk)
+                except LuaError:
+                    break  # the VM is marked broken: the slot-by-slot path rebuilds it
+                with self._cv:
+                    for i, result in enumerate(results):
+                        self.at = slot
+                        if self.proc.broken and i == len(results) - 1:
+                            self.failed.add(slot)
+                            self.ahead[slot] = LimitExceeded(
+                                f"lua@5.3a: process {self.pid}, slot {slot}: {result.get('error')}",
+                                device=DEVICE,
+                                key="compute",
+                                slot=slot,
+                            )
+                        else:
+                            self.ahead[slot] = result
+                        slot += 1
+                    self._cv.notify_all()
+                if len(results) < len(chunk):
+                    break
+        except Exception:  # never leave the process waiting; the VM's state is unknown
+            _log.exception("lua@5.3a: applying slots ahead failed for %s", self.pid)
+            self.proc.broken = True
+        finally:
+            with self._cv:
+                self._worker = None
+                self._cv.notify_all()
+
+    def settle(self) -> None:
+        """Wait until the worker (if any) is done; the VM is then free."""
+        with self._cv:
+            while self._worker is not None:
+                self._cv.wait()
 
     def take(self, slot: int) -> dict[str, Any] | None:
-        """The prefetched result of ``slot`` when it is the next one ahead (None if not);
-        raises LimitExceeded for a slot that ran out of a limit."""
-        if not self.ahead or self.position != slot - 1:
-            return None
-        result = self.ahead.pop(slot, None)
+        """The result of ``slot`` applied ahead, when it is the next one (None if not: the
+        caller applies it itself); raises LimitExceeded for a slot that ran out of a
+        limit. Waits for the worker to reach ``slot``."""
+        with self._cv:
+            if self.taken != slot - 1:
+                return None
+            while slot not in self.ahead and self._worker is not None:
+                self._cv.wait()
+            result = self.ahead.pop(slot, None)
+            if result is None:
+                return None
+            self.taken = slot
         if isinstance(result, LimitExceeded):
             raise result
         return result
 
     def handle(self, slot: int, msg: Mapping[str, Any]) -> dict[str, Any]:
         """Apply slot ``slot``; raises LimitExceeded when it ran out of a limit."""
+        self.settle()
         result = self.proc.handle(msg)
-        self.at = slot
+        self.at = self.taken = slot
         if self.proc.broken:
             self.failed.add(slot)
             raise LimitExceeded(
@@ -366,6 +429,8 @@ class LiveLua:
         return None
 
     def close(self) -> None:
+        self._cancel = True
+        self.settle()
         self.proc.close()
 
 
@@ -413,10 +478,12 @@ def _start(
 def _live_at(base: Mapping[str, Any], rt: ProcessRuntime, slot: int, opts: Any) -> LiveLua:
     """The live VM with every slot before ``slot`` applied (rebuilt by replay if needed)."""
     live = rt.live.get(LIVE_KEY)
-    if isinstance(live, LiveLua) and live.ahead:
-        if live.position == slot - 1:
-            return live  # compute takes the prefetched results in order
-        live, _ = _start(base, rt, opts)  # out of order: start over
+    if isinstance(live, LiveLua):
+        if live.taken == slot - 1 and live.busy:
+            return live  # compute takes the results applied ahead, in order
+        live.settle()
+        if live.ahead and live.taken != slot - 1:
+            live, _ = _start(base, rt, opts)  # out of order: start over
     if not isinstance(live, LiveLua) or live.at > slot - 1:
         live, _ = _start(base, rt, opts)
     if live.at < slot - 1:
@@ -475,8 +542,7 @@ def compute(base: Any, req: Any, opts: Any = None) -> Any:
     live = rt.live.get(LIVE_KEY)
     raw = live.take(slot) if isinstance(live, LiveLua) else None
     if raw is None:
-        if not isinstance(live, LiveLua) or live.at != slot - 1:
-            live = _live_at(base, rt, slot, opts)
+        live = _live_at(base, rt, slot, opts)
         raw = live.handle(slot, _aos_message(req))
     return base.set("results", _results(raw))
 
