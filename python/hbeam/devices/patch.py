@@ -265,31 +265,59 @@ def _order(key: str) -> tuple[int, int, str]:
     return (0, int(key), key) if key.isdigit() else (1, 0, key)
 
 
-def _plain_setting(base: Any, req: Any, name: str, opts: Any) -> Any:
-    """:func:`_setting` when every read it makes is a plain one (``UNDEFINED`` if not)."""
-    for msg, key in ((req, f"patch-{name}"), (req, name), (base, f"patch-{name}"), (base, name)):
-        if msg is not req and not _direct(msg, key, opts):
-            return UNDEFINED
-        value = _message.read(msg, key)
-        if value is not NOT_FOUND:
-            return value
-    return "/"
+_SETTINGS: Final = (("patch-from", "from"), ("patch-to", "to"))
+_PARTS: dict[str, list[str]] = {}  # setting text -> its segments (settings repeat)
+
+
+def _plain_read(msg: Any, key: str) -> Any:
+    """message@1.0's read of a public, non-function ``key`` on a core Message."""
+    value = msg.get(key, NOT_FOUND)
+    return msg.get_path([key], NOT_FOUND) if value is NOT_FOUND else value
+
+
+def _setting_parts(value: Any) -> list[str] | None:
+    if type(value) is not str:
+        return _segments(value)
+    parts = _PARTS.get(value)
+    if parts is None:
+        parts = _segments(value)
+        if len(_PARTS) >= 256:
+            _PARTS.clear()
+        _PARTS[value] = parts
+    return parts
 
 
 def _move_plain(base: Any, req: Any, opts: Any) -> Any:
     """``patches`` in one core call (:func:`apply_patches`) when the base's device reads and
-    sets plainly and nothing on the way has a device of its own; None otherwise."""
+    sets plainly and nothing on the way has a device of its own; None otherwise.
+
+    The settings are read as :func:`_setting` reads them — the request's ``patch-<x>``,
+    its ``<x>``, the base's ``patch-<x>``, its ``<x>`` — all plain reads here (the
+    request has no device; the base's device must read them plainly)."""
     M = _core.impl.Message
     if type(req) is not M or req.get("device") is not None or not _sets_plainly(base, opts):
         return None
-    source = _plain_setting(base, req, "from", opts)
-    dest = _plain_setting(base, req, "to", opts)
-    if source is UNDEFINED or dest is UNDEFINED or _segments(dest):
+    found: list[Any] = []
+    for keys in _SETTINGS:
+        value = NOT_FOUND
+        for key in keys:
+            value = _plain_read(req, key)
+            if value is not NOT_FOUND:
+                break
+        else:
+            for key in keys:
+                if not _direct(base, key, opts):
+                    return None
+                value = _plain_read(base, key)
+                if value is not NOT_FOUND:
+                    break
+        found.append("/" if value is NOT_FOUND else value)
+    segs = _setting_parts(found[0])
+    if not segs or _setting_parts(found[1]):
         return None
-    segs = _segments(source)
-    if not segs or segs[0].startswith(("base:", "req:")) or not _direct(base, segs[0], opts):
+    if segs[0].startswith(("base:", "req:")) or not _direct(base, segs[0], opts):
         return None
-    return _core.impl.apply_patches(base, segs, [])
+    return _core.impl.apply_patches(base, list(segs), [])
 
 
 def _move(mode: str, base: Any, req: Any, opts: Any) -> Any:
