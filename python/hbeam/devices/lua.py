@@ -197,9 +197,10 @@ def _limits(opts: Mapping[str, Any] | None) -> dict[str, int]:
 
 def _aos_message(req: Mapping[str, Any]) -> dict[str, Any]:
     """The aos message for an assignment: its body with lower-case keys, plus envelope."""
-    body = req.get("body")
+    body: Any = req.get("body")
     msg: dict[str, Any] = {}
-    if isinstance(body, Mapping):
+    body_is_map = type(body) is _core.impl.Message or isinstance(body, Mapping)
+    if body_is_map:
         for k, v in body.items():
             low = k.lower()
             if low == "commitments" or low.startswith("priv"):
@@ -222,7 +223,7 @@ def _aos_message(req: Mapping[str, Any]) -> dict[str, Any]:
         # another owner (aos trusts From == Owner)
         msg["from"] = msg["owner"] = sender
     ident = req.get("message")
-    if ident is None and isinstance(body, Mapping):
+    if ident is None and body_is_map:
         ident = str(_core.impl.id(body))
     msg["id"] = ident
     stamp = req.get("timestamp")

@@ -183,19 +183,17 @@ def _fold(
     return msg.merge(restore)
 
 
-_CONFIG_KEYS = (
-    "device",
-    "device-stack",
-    "execution-stack",
-    "input-prefixes",
-    "output-prefixes",
-    "mode",
-    "stack-keys",
-)
-
-
 def _config(msg: Any) -> tuple[Any, ...]:
-    return tuple(msg.get(k) for k in _CONFIG_KEYS)
+    get = msg.get
+    return (
+        get("device"),
+        get("device-stack"),
+        get("execution-stack"),
+        get("input-prefixes"),
+        get("output-prefixes"),
+        get("mode"),
+        get("stack-keys"),
+    )
 
 
 def plan(base: Any, key: str, opts: Any = None) -> Any:

@@ -410,16 +410,26 @@ class ProcessRuntime:
             sub.put(event)
 
 
+def _numbered_order(item: tuple[str, Any]) -> tuple[int, str]:
+    return (len(item[0]), item[0])
+
+
+def _is_map(value: Any) -> bool:
+    # the core Message first: an ABC isinstance check costs far more
+    return type(value) is _core.impl.Message or isinstance(value, Mapping)
+
+
 def _outbox(state: Any) -> list[tuple[str, Any]]:
     """``(key, message)`` pairs of ``results/outbox`` (a numbered map or a list)."""
-    results = state.get("results") if isinstance(state, Mapping) else None
-    if not isinstance(results, Mapping):
+    results = state.get("results") if _is_map(state) else None
+    if results is None or not _is_map(results):
         return []
     outbox = results.get("outbox")
-    if isinstance(outbox, Mapping):
-        items = sorted(outbox.items(), key=lambda kv: (len(kv[0]), kv[0]))
-        M = _core.impl.Message
-        return [(k, v) for k, v in items if type(v) is M or isinstance(v, Mapping)]
+    if outbox is None:
+        return []
+    if _is_map(outbox):
+        items = sorted(outbox.items(), key=_numbered_order)
+        return [(k, v) for k, v in items if _is_map(v)]
     if isinstance(outbox, list):
         return [(str(i + 1), v) for i, v in enumerate(outbox) if isinstance(v, Mapping)]
     return []
