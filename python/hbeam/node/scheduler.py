@@ -19,7 +19,7 @@ protection: scheduling it again returns the first assignment).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import queue
 import threading
 import time
@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from blake3 import blake3
 
 from hbeam import _core
 from hbeam._sentinels import NOT_FOUND
@@ -81,20 +83,26 @@ class _Cursor:
 _STOP = object()
 
 
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(_TO_URLSAFE).decode()
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = text.encode("ascii").translate(_TO_STANDARD)
+    return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
 
 
 def chain_step(previous: bytes, message_id: str) -> tuple[bytes, str]:
-    """The hash chain after ``message_id``: blake3(previous chain ‖ raw message ID).
+    """The hash chain after ``message_id``: blake3(previous chain ‖ raw message ID) — the
+    core's ``id`` of those bytes, raw.
 
     Returns the raw 32 bytes and their base64url form (an assignment's ``hash-chain``).
     """
-    raw = _unb64(_core.impl.id(previous + _unb64(message_id)))
+    raw = blake3(previous + _unb64(message_id)).digest()
     return raw, _b64(raw)
 
 

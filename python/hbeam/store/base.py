@@ -301,9 +301,17 @@ def plan(view: Overlay, ops: Sequence[_Planned], where: str) -> None:
     Raises:
         StoreError: a rule is broken; names the path and the store.
     """
+    # many writes share a parent (assignments/<pid>/<slot>...): resolve each parent once,
+    # forgetting them all after a link or group, or a value landing on one of them (as
+    # written or as resolved) or above
+    parents: dict[tuple[str, ...], tuple[tuple[str, ...], Node | None]] = {}
     for kind, segs, payload in ops:
         original = _join(segs)
-        parent, parent_node = _resolve(view, segs[:-1], original, where, write=True)
+        known = parents.get(segs[:-1])
+        if known is None:
+            known = _resolve(view, segs[:-1], original, where, write=True)
+            parents[segs[:-1]] = known
+        parent, parent_node = known
         if parent_node is not None and parent_node.kind != GROUP:
             raise StoreError(
                 f"cannot write {original!r} in {where}: {_join(parent)!r} is a value, not a group",
@@ -335,6 +343,14 @@ def plan(view: Overlay, ops: Sequence[_Planned], where: str) -> None:
             what = "write" if kind == VALUE else "link"
             raise StoreError(f"cannot {what} {original!r} in {where}: it is a group", path=key)
         view.put(key, Node(kind, payload))
+        if parents:
+            written = (*parent, segs[-1])
+            n = len(written)
+            if kind != VALUE or any(
+                (len(p) >= n and p[:n] == written) or (len(r) >= n and r[:n] == written)
+                for p, (r, _) in parents.items()
+            ):
+                parents.clear()
 
 
 class _Request:
