@@ -178,6 +178,16 @@ fn is_leaf_exact(value: &Bound<'_, PyAny>) -> bool {
         || value.is_none()
 }
 
+/// Whether `value` is stored as it is, with no conversion and no key path needed: an
+/// exact `str` (valid UTF-8), `int`, `bool`, `float`, `bytes` or `None`.
+#[inline]
+fn plain_leaf(value: &Bound<'_, PyAny>) -> bool {
+    match value.cast_exact::<PyString>() {
+        Ok(s) => s.to_str().is_ok(),
+        Err(_) => is_leaf_exact(value),
+    }
+}
+
 /// `(stored, height)` of a Python value sitting at nesting `level`; `at` is its key path
 /// (pushed and popped while descending). Leaves have height 0.
 pub(crate) fn convert<'py>(
@@ -239,11 +249,20 @@ pub(crate) fn convert<'py>(
         if level > MAX_DEPTH {
             return Err(too_deep(at));
         }
-        let mut entries: Vec<(Key, Val)> = Vec::new();
+        let items = py::mapping_items(value)?;
+        let mut entries: Vec<(Key, Val)> = Vec::with_capacity(items.size_hint().0);
         let mut height = 0;
-        for pair in py::mapping_items(value)? {
+        // the exact `str` keys of one dict are all different (others may collide once
+        // normalised: `1` and `"1"`)
+        let mut distinct = value.is_exact_instance_of::<PyDict>();
+        for pair in items {
             let (k, v) = pair?;
+            distinct &= k.is_exact_instance_of::<PyString>();
             let key = map_key(py, &k, at)?;
+            if plain_leaf(&v) {
+                entries.push((key, Val(v.unbind())));
+                continue;
+            }
             at.push(key.clone());
             let converted = convert(py, &v, level + 1, at);
             at.pop();
@@ -251,7 +270,12 @@ pub(crate) fn convert<'py>(
             height = height.max(h);
             entries.push((key, Val(stored.unbind())));
         }
-        let msg = Message::from_map(PMap::from_unsorted(entries), height + 1);
+        let map = if distinct {
+            PMap::from_distinct(entries)
+        } else {
+            PMap::from_unsorted(entries)
+        };
+        let msg = Message::from_map(map, height + 1);
         return Ok((Bound::new(py, msg)?.into_any(), height + 1));
     }
     if value.is_instance_of::<PyString>() {
@@ -336,7 +360,7 @@ fn numbered<'py>(tuple: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, Message>> {
         .map(|(i, v)| (Key::new((i + 1).to_string()), Val(v.unbind())))
         .collect();
     let height = exact_height(tuple.as_any());
-    new_msg(py, PMap::from_unsorted(entries), height)
+    new_msg(py, PMap::from_distinct(entries), height)
 }
 
 /// A list/tuple value as the Message `{"1": …}` built from Python values (at level 2).
@@ -353,7 +377,7 @@ pub(crate) fn numbered_from_values<'py>(
         height = height.max(h);
         entries.push((key, Val(stored.unbind())));
     }
-    new_msg(py, PMap::from_unsorted(entries), height + 1)
+    new_msg(py, PMap::from_distinct(entries), height + 1)
 }
 
 /// An existing value as a Message level to descend into (lists numbered), or `None`.
@@ -495,6 +519,91 @@ fn merge_path<'py>(
     )
 }
 
+/// A merge in progress: the draft of the merged level and what is known about it.
+struct Merging<'py> {
+    py: Python<'py>,
+    sentinels: py::Sentinels<'py>,
+    /// A private clone of the level's map: each node it shares is copied once, on the
+    /// first update that touches it, and then edited in place.
+    draft: PMap<Val>,
+    changed: bool,
+    height: usize,
+    level: usize,
+}
+
+impl<'py> Merging<'py> {
+    fn current(&self, key: &str) -> Option<Bound<'py, PyAny>> {
+        self.draft.get(key).map(|e| e.0.bind(self.py).clone())
+    }
+
+    /// Store `stored` (of nesting `h`) under `key`.
+    fn put(&mut self, key: &Key, stored: Bound<'py, PyAny>, h: usize) {
+        let ptr = stored.as_ptr();
+        match self.draft.insert_mut(key.clone(), Val(stored.unbind())) {
+            Some(old) if old.0.as_ptr() == ptr => {}
+            _ => self.changed = true,
+        }
+        self.height = self.height.max(h + 1);
+    }
+
+    /// Merge the update `text: v` (`text` normalised) into the draft.
+    fn update(&mut self, text: &Key, v: &Bound<'py, PyAny>, at: &mut Vec<Key>) -> PyResult<()> {
+        let py = self.py;
+        if self.sentinels.is_undefined(v) {
+            return Ok(());
+        }
+        let many: Vec<Key>;
+        let (first, rest): (&Key, &[Key]) = if text.contains('/') {
+            many = crate::path::parts_of_keys(text)?;
+            match many.split_first() {
+                Some(split) => split,
+                None => return Err(CoreError::EmptyPath.into()),
+            }
+        } else {
+            (text, &[])
+        };
+        let unset = self.sentinels.is_unset(v);
+        if rest.is_empty() {
+            if unset {
+                self.changed |= self.draft.remove_mut(first).is_some();
+                return Ok(());
+            }
+            // a leaf replaces whatever is there: no lookup, no key path
+            if plain_leaf(v) {
+                self.put(first, v.clone(), 0);
+                return Ok(());
+            }
+            at.push(first.clone());
+            let r = merge_value(py, self.current(first), v, self.level + 1, at);
+            at.pop();
+            let (stored, h) = r?;
+            self.put(first, stored, h);
+        } else if unset {
+            let Some(sub) = as_level(self.current(first))? else {
+                return Ok(());
+            };
+            let child = remove_in(py, &sub, rest)?;
+            if !child.is(&sub) {
+                self.put(first, child.into_any(), 0);
+            }
+        } else {
+            if self.level + 1 > MAX_DEPTH {
+                let mut full = at.clone();
+                full.push(first.clone());
+                return Err(too_deep(&full));
+            }
+            at.push(first.clone());
+            let r = level_or_empty(py, self.current(first))
+                .and_then(|sub| merge_path(py, &sub, rest, v, self.level + 1, at));
+            at.pop();
+            let child = r?;
+            let h = child.get().height();
+            self.put(first, child.into_any(), h);
+        }
+        Ok(())
+    }
+}
+
 /// HyperBEAM's deep merge of `updates` into `msg` (which sits at `level`); `msg` itself
 /// when nothing changed.
 pub(crate) fn merge<'py>(
@@ -505,73 +614,30 @@ pub(crate) fn merge<'py>(
     at: &mut Vec<Key>,
 ) -> PyResult<Bound<'py, Message>> {
     let m = msg.get();
-    let mut draft = m.map.clone();
-    let mut changed = false;
-    let mut height = m.height();
-    for pair in py::mapping_items(updates)? {
-        let (k, v) = pair?;
-        let text = map_key(py, &k, at)?;
-        if py::is_undefined(py, &v)? {
-            continue;
+    let mut merging = Merging {
+        py,
+        sentinels: py::Sentinels::get(py)?,
+        draft: m.map.clone(),
+        changed: false,
+        height: m.height(),
+        level,
+    };
+    if let Ok(other) = updates.cast_exact::<Message>() {
+        // keys already normalised and values already stored: read them in place
+        for (k, v) in other.get().map.iter() {
+            merging.update(k, v.0.bind(py), at)?;
         }
-        let ps: Vec<Key> = if text.contains('/') {
-            let ps = crate::path::parts_of_keys(&text)?;
-            if ps.is_empty() {
-                return Err(CoreError::EmptyPath.into());
-            }
-            ps
-        } else {
-            vec![text]
-        };
-        let Some((first, rest)) = ps.split_first() else {
-            continue;
-        };
-        let unset = py::is_unset(py, &v)?;
-        let (stored, h) = if rest.is_empty() {
-            if unset {
-                changed |= draft.remove_mut(first).is_some();
-                continue;
-            }
-            at.push(first.clone());
-            let existing = draft.get(first).map(|e| e.0.bind(py).clone());
-            let r = merge_value(py, existing, &v, level + 1, at);
-            at.pop();
-            r?
-        } else if unset {
-            let existing = draft.get(first).map(|e| e.0.bind(py).clone());
-            let Some(sub) = as_level(existing)? else {
-                continue;
-            };
-            let child = remove_in(py, &sub, rest)?;
-            if child.is(&sub) {
-                continue;
-            }
-            (child.into_any(), 0)
-        } else {
-            if level + 1 > MAX_DEPTH {
-                let mut full = at.clone();
-                full.push(first.clone());
-                return Err(too_deep(&full));
-            }
-            at.push(first.clone());
-            let existing = draft.get(first).map(|e| e.0.bind(py).clone());
-            let r = level_or_empty(py, existing)
-                .and_then(|sub| merge_path(py, &sub, rest, &v, level + 1, at));
-            at.pop();
-            let child = r?;
-            let h = child.get().height();
-            (child.into_any(), h)
-        };
-        match draft.insert_mut(first.clone(), Val(stored.clone().unbind())) {
-            Some(old) if old.0.is(&stored) => {}
-            _ => changed = true,
+    } else {
+        for pair in py::mapping_items(updates)? {
+            let (k, v) = pair?;
+            let text = map_key(py, &k, at)?;
+            merging.update(&text, &v, at)?;
         }
-        height = height.max(h + 1);
     }
-    if !changed {
+    if !merging.changed {
         return Ok(msg.clone());
     }
-    new_msg(py, draft, height)
+    new_msg(py, merging.draft, merging.height)
 }
 
 // ------------------------------------------------------------- equality, repr, dicts
@@ -917,11 +983,26 @@ impl Message {
         kw: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let kw = kw.filter(|k| !k.is_empty());
-        let mut entries: Vec<(Key, Val)> = Vec::new();
+        let sized = mapping.and_then(|m| m.cast_exact::<PyDict>().ok());
+        let size = sized.map_or(0, |d| d.len()) + kw.map_or(0, |k| k.len());
+        let mut entries: Vec<(Key, Val)> = Vec::with_capacity(size);
         let mut height = 0;
+        let mut at: Vec<Key> = Vec::new();
+        // the exact `str` keys of one dict are all different (see `convert`)
+        let mut distinct = match (mapping, kw) {
+            (None, _) => true,
+            (Some(m), None) => m.is_exact_instance_of::<PyDict>(),
+            (Some(_), Some(_)) => false,
+        };
         let mut add = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
+            distinct &= k.is_exact_instance_of::<PyString>();
             let key = map_key(py, k, &[])?;
-            let mut at = vec![key.clone()];
+            if plain_leaf(v) {
+                entries.push((key, Val(v.clone().unbind())));
+                return Ok(());
+            }
+            at.clear();
+            at.push(key.clone());
             let (stored, h) = convert(py, v, 2, &mut at)?;
             height = height.max(h);
             entries.push((key, Val(stored.unbind())));
@@ -974,7 +1055,12 @@ impl Message {
                 add(&k, &v)?;
             }
         }
-        Ok(Message::from_map(PMap::from_unsorted(entries), height + 1))
+        let map = if distinct {
+            PMap::from_distinct(entries)
+        } else {
+            PMap::from_unsorted(entries)
+        };
+        Ok(Message::from_map(map, height + 1))
     }
 
     fn __getitem__<'py>(
@@ -1181,7 +1267,7 @@ impl Message {
         if ps.len() > MAX_DEPTH {
             return Err(too_deep(ps.get(..MAX_DEPTH).unwrap_or(ps)));
         }
-        let (stored, height) = if is_leaf_exact(value) {
+        let (stored, height) = if plain_leaf(value) {
             (value.clone(), 0)
         } else {
             let mut at = ps.to_vec();

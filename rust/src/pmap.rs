@@ -11,9 +11,12 @@
 //! one `Arc` increment), and the `*_mut` methods copy a node only while it is shared, so
 //! a batch on a private clone copies each touched path once, then edits it in place.
 //!
-//! The node width is small on purpose: a one-key update clones every entry of each node on
-//! its path, and each clone of a key or value is a reference-count increment, so narrow
-//! nodes make single updates cheap while lookups stay O(log n) (see `benches/bench_core.py`).
+//! The node width is a trade: a one-key update clones every entry of each node on its
+//! path (a reference-count increment per value), so narrow nodes make single updates of
+//! big maps cheap; but a message of up to [`LEAF_CAP`] keys (the common 15–25 key
+//! messages) is then a single leaf, so a small batch update copies one node (one
+//! allocation: a leaf's entries sit in one `Vec`, sized so the allocator serves it from
+//! its fast path) and never splits (see `benches/bench_core.py`).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -23,24 +26,43 @@ use std::sync::Arc;
 pub type Key = smol_str::SmolStr;
 
 /// Most entries of a leaf.
-pub const LEAF_CAP: usize = 16;
+pub const LEAF_CAP: usize = 32;
 /// Most children of a branch.
 pub const BRANCH_CAP: usize = 8;
 const LEAF_MIN: usize = LEAF_CAP / 2;
 const BRANCH_MIN: usize = BRANCH_CAP / 2;
 
-#[derive(Clone)]
+/// Entries sorted by key, keys and values side by side (one allocation per leaf).
 struct Leaf<V> {
-    keys: Vec<Key>,
-    vals: Vec<V>,
+    entries: Vec<(Key, V)>,
+}
+
+/// A copy made by copy-on-write is about to be edited: it gets room for a full leaf, so
+/// inserting never regrows it (a full leaf splits before it takes one more entry).
+impl<V: Clone> Clone for Leaf<V> {
+    fn clone(&self) -> Self {
+        let mut entries = Vec::with_capacity(self.entries.len().max(LEAF_CAP));
+        entries.extend(self.entries.iter().cloned());
+        Leaf { entries }
+    }
 }
 
 /// `seps[i]` separates `kids[i]` and `kids[i + 1]`: every key of `kids[i]` is `< seps[i]`,
 /// every key of `kids[i + 1]` is `>= seps[i]`.
-#[derive(Clone)]
 struct Branch<V> {
     seps: Vec<Key>,
     kids: Vec<Node<V>>,
+}
+
+/// As for leaves: a copy has room for the child a split adds.
+impl<V> Clone for Branch<V> {
+    fn clone(&self) -> Self {
+        let mut seps = Vec::with_capacity(self.seps.len().max(BRANCH_CAP));
+        seps.extend(self.seps.iter().cloned());
+        let mut kids = Vec::with_capacity(self.kids.len().max(BRANCH_CAP + 1));
+        kids.extend(self.kids.iter().cloned());
+        Branch { seps, kids }
+    }
 }
 
 enum Node<V> {
@@ -60,7 +82,7 @@ impl<V> Clone for Node<V> {
 impl<V> Node<V> {
     fn width(&self) -> usize {
         match self {
-            Node::Leaf(l) => l.keys.len(),
+            Node::Leaf(l) => l.entries.len(),
             Node::Branch(b) => b.kids.len(),
         }
     }
@@ -165,8 +187,9 @@ impl<V: Clone> PMap<V> {
             match node {
                 Node::Branch(b) => node = b.kids.get(child_index(b, key))?,
                 Node::Leaf(l) => {
-                    let i = l.keys.binary_search_by(|k| cmp_key(k, key)).ok()?;
-                    return Some((l.keys.get(i)?, l.vals.get(i)?));
+                    let i = l.entries.binary_search_by(|(k, _)| cmp_key(k, key)).ok()?;
+                    let (k, v) = l.entries.get(i)?;
+                    return Some((k, v));
                 }
             }
         }
@@ -178,9 +201,10 @@ impl<V: Clone> PMap<V> {
             match node {
                 Node::Leaf(l) => {
                     let i = l
-                        .keys
-                        .partition_point(|k| cmp_key(k, key) == Ordering::Less);
-                    Some((l.keys.get(i)?, l.vals.get(i)?))
+                        .entries
+                        .partition_point(|(k, _)| cmp_key(k, key) == Ordering::Less);
+                    let (k, v) = l.entries.get(i)?;
+                    Some((k, v))
                 }
                 Node::Branch(b) => {
                     let i = child_index(b, key);
@@ -191,7 +215,7 @@ impl<V: Clone> PMap<V> {
         fn first<V>(mut node: &Node<V>) -> Option<(&Key, &V)> {
             loop {
                 match node {
-                    Node::Leaf(l) => return Some((l.keys.first()?, l.vals.first()?)),
+                    Node::Leaf(l) => return l.entries.first().map(|(k, v)| (k, v)),
                     Node::Branch(b) => node = b.kids.first()?,
                 }
             }
@@ -257,12 +281,9 @@ impl<V: Clone> PMap<V> {
     /// Set `key` to `val` in place (copying only shared nodes); returns the old value.
     pub fn insert_mut(&mut self, key: Key, val: V) -> Option<V> {
         let Some(root) = self.root.as_mut() else {
-            let mut leaf = Leaf {
-                keys: Vec::new(),
-                vals: Vec::new(),
+            let leaf = Leaf {
+                entries: vec![(key, val)],
             };
-            leaf.keys.push(key);
-            leaf.vals.push(val);
             self.root = Some(Node::Leaf(Arc::new(leaf)));
             self.len = 1;
             return None;
@@ -276,8 +297,8 @@ impl<V: Clone> PMap<V> {
             Inserted::Split(sep, right) => {
                 let left = root.clone();
                 let mut branch = Branch {
-                    seps: Vec::new(),
-                    kids: Vec::new(),
+                    seps: Vec::with_capacity(BRANCH_CAP),
+                    kids: Vec::with_capacity(BRANCH_CAP + 1),
                 };
                 branch.seps.push(sep);
                 branch.kids.push(left);
@@ -309,7 +330,7 @@ impl<V: Clone> PMap<V> {
             // Collapse a root left with a single child or no entries.
             let replacement = match &self.root {
                 Some(Node::Branch(b)) if b.kids.len() == 1 => Some(b.kids.first().cloned()),
-                Some(Node::Leaf(l)) if l.keys.is_empty() => Some(None),
+                Some(Node::Leaf(l)) if l.entries.is_empty() => Some(None),
                 _ => None,
             };
             if let Some(r) = replacement {
@@ -355,18 +376,20 @@ impl<V: Clone> PMap<V> {
         if len == 0 {
             return Self::new();
         }
+        if len <= LEAF_CAP {
+            // one leaf: it takes the entries as they are
+            return PMap {
+                root: Some(Node::Leaf(Arc::new(Leaf { entries }))),
+                len,
+            };
+        }
         let mut level: Vec<(Key, Node<V>)> = Vec::with_capacity(len / LEAF_MIN + 1);
         let mut items = entries.into_iter();
         for size in even_chunks(len, LEAF_CAP) {
-            let mut leaf = Leaf {
-                keys: Vec::new(),
-                vals: Vec::new(),
+            let leaf = Leaf {
+                entries: items.by_ref().take(size).collect::<Vec<_>>(),
             };
-            for (k, v) in items.by_ref().take(size) {
-                leaf.keys.push(k);
-                leaf.vals.push(v);
-            }
-            let Some(min) = leaf.keys.first().cloned() else {
+            let Some(min) = leaf.entries.first().map(|(k, _)| k.clone()) else {
                 break;
             };
             level.push((min, Node::Leaf(Arc::new(leaf))));
@@ -377,8 +400,8 @@ impl<V: Clone> PMap<V> {
             let mut nodes = level.into_iter();
             for size in even_chunks(n, BRANCH_CAP) {
                 let mut branch = Branch {
-                    seps: Vec::new(),
-                    kids: Vec::new(),
+                    seps: Vec::with_capacity(size.saturating_sub(1)),
+                    kids: Vec::with_capacity(size),
                 };
                 let mut min = None;
                 for (k, node) in nodes.by_ref().take(size) {
@@ -400,22 +423,30 @@ impl<V: Clone> PMap<V> {
         }
     }
 
+    /// Build from entries in any order whose keys are all different (the caller knows:
+    /// e.g. the `str` keys of one `dict`); cheaper than [`PMap::from_unsorted`].
+    pub fn from_distinct(mut entries: Vec<(Key, V)>) -> Self {
+        if !sorted_strictly(&entries) {
+            sort_entries(&mut entries);
+        }
+        debug_assert!(sorted_strictly(&entries), "from_distinct got equal keys");
+        Self::from_sorted(entries)
+    }
+
     /// Build from entries in any order; for equal keys the later entry wins.
     pub fn from_unsorted(mut entries: Vec<(Key, V)>) -> Self {
-        if entries.windows(2).any(|w| match w {
-            [a, b] => a.0 >= b.0,
-            _ => false,
-        }) {
+        if !sorted_strictly(&entries) {
             // stable: equal keys keep their input order, so keeping the last keeps the later
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut deduped: Vec<(Key, V)> = Vec::with_capacity(entries.len());
-            for entry in entries {
-                match deduped.last_mut() {
-                    Some(last) if last.0 == entry.0 => *last = entry,
-                    _ => deduped.push(entry),
+            sort_entries(&mut entries);
+            // `dedup_by` keeps the first of a run: move each later value into it
+            entries.dedup_by(|later, kept| {
+                if later.0 == kept.0 {
+                    std::mem::swap(&mut later.1, &mut kept.1);
+                    true
+                } else {
+                    false
                 }
-            }
-            entries = deduped;
+            });
         }
         Self::from_sorted(entries)
     }
@@ -430,17 +461,21 @@ impl<V: Clone> PMap<V> {
         ) -> (usize, usize) {
             match node {
                 Node::Leaf(l) => {
-                    assert_eq!(l.keys.len(), l.vals.len());
-                    assert!(is_root || l.keys.len() >= LEAF_MIN, "underfull leaf");
-                    assert!(l.keys.windows(2).all(|w| matches!(w, [a, b] if a < b)));
-                    for k in &l.keys {
+                    assert!(l.entries.len() <= LEAF_CAP, "overfull leaf");
+                    assert!(is_root || l.entries.len() >= LEAF_MIN, "underfull leaf");
+                    assert!(l
+                        .entries
+                        .windows(2)
+                        .all(|w| matches!(w, [a, b] if a.0 < b.0)));
+                    for (k, _) in &l.entries {
                         assert!(lo.is_none_or(|lo| k >= lo));
                         assert!(hi.is_none_or(|hi| k < hi));
                     }
-                    (l.keys.len(), 1)
+                    (l.entries.len(), 1)
                 }
                 Node::Branch(b) => {
                     assert_eq!(b.seps.len() + 1, b.kids.len());
+                    assert!(b.kids.len() <= BRANCH_CAP, "overfull branch");
                     assert!(
                         b.kids.len() >= if is_root { 2 } else { BRANCH_MIN },
                         "underfull branch"
@@ -474,6 +509,58 @@ impl<V: Clone> PMap<V> {
     }
 }
 
+/// The first 8 bytes of `key`, zero-padded, as a big-endian number: when two prefixes
+/// differ they order their keys (byte order); when equal the keys must be compared.
+fn prefix8(key: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    for (slot, byte) in head.iter_mut().zip(key) {
+        *slot = *byte;
+    }
+    u64::from_be_bytes(head)
+}
+
+/// Sort `entries` by key (byte order), equal keys kept in input order.
+///
+/// Sorts `(prefix, index)` pairs, so most comparisons never touch the keys (comparing
+/// keys is most of the cost of sorting the entries themselves), then moves each entry
+/// once into place.
+fn sort_entries<V>(entries: &mut [(Key, V)]) {
+    let mut order: Vec<(u64, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (prefix8(k.as_bytes()), i))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| match (entries.get(a.1), entries.get(b.1)) {
+                (Some(x), Some(y)) => cmp_key(&x.0, y.0.as_bytes()),
+                _ => Ordering::Equal,
+            })
+            .then(a.1.cmp(&b.1))
+    });
+    // entries[j] must become the old entries[order[j].1]: walk each cycle of that
+    // permutation with swaps, marking the places done (`order[j].1 = j`)
+    for start in 0..order.len() {
+        let mut j = start;
+        while let Some(slot) = order.get_mut(j) {
+            let src = std::mem::replace(&mut slot.1, j);
+            if src == j || src == start {
+                break;
+            }
+            entries.swap(j, src);
+            j = src;
+        }
+    }
+}
+
+/// Whether the keys of `entries` increase strictly.
+fn sorted_strictly<V>(entries: &[(Key, V)]) -> bool {
+    entries.windows(2).all(|w| match w {
+        [a, b] => cmp_key(&a.0, b.0.as_bytes()) == Ordering::Less,
+        _ => true,
+    })
+}
+
 /// `n` items cut into the fewest chunks of at most `cap`, sizes as even as possible (so
 /// every chunk holds at least `cap / 2` when there are two or more).
 fn even_chunks(n: usize, cap: usize) -> impl Iterator<Item = usize> {
@@ -487,32 +574,31 @@ fn insert_node<V: Clone>(node: &mut Node<V>, key: Key, val: V) -> Inserted<V> {
     match node {
         Node::Leaf(leaf) => {
             let leaf = Arc::make_mut(leaf);
-            match leaf.keys.binary_search_by(|k| cmp_key(k, key.as_bytes())) {
-                Ok(i) => match leaf.vals.get_mut(i) {
-                    Some(slot) => Inserted::Replaced(std::mem::replace(slot, val)),
+            match leaf
+                .entries
+                .binary_search_by(|(k, _)| cmp_key(k, key.as_bytes()))
+            {
+                Ok(i) => match leaf.entries.get_mut(i) {
+                    Some((_, slot)) => Inserted::Replaced(std::mem::replace(slot, val)),
                     None => Inserted::Added,
                 },
                 Err(i) => {
-                    if leaf.keys.len() < LEAF_CAP {
-                        leaf.keys.insert(i, key);
-                        leaf.vals.insert(i, val);
+                    if leaf.entries.len() < LEAF_CAP {
+                        leaf.entries.insert(i, (key, val));
                         return Inserted::Added;
                     }
-                    let mut keys: Vec<Key> = leaf.keys.drain(..).collect();
-                    let mut vals: Vec<V> = leaf.vals.drain(..).collect();
-                    keys.insert(i, key);
-                    vals.insert(i, val);
-                    let mid = keys.len() / 2;
-                    let right_keys: Vec<Key> = keys.drain(mid..).collect();
-                    let right_vals: Vec<V> = vals.drain(mid..).collect();
-                    leaf.keys = keys.into_iter().collect();
-                    leaf.vals = vals.into_iter().collect();
-                    let sep = right_keys.first().cloned().unwrap_or_default();
-                    let right = Leaf {
-                        keys: right_keys,
-                        vals: right_vals,
-                    };
-                    Inserted::Split(sep, Node::Leaf(Arc::new(right)))
+                    // split first (left keeps the lower half of the LEAF_CAP + 1 entries)
+                    let mid = LEAF_CAP.div_ceil(2);
+                    let cut = if i < mid { mid - 1 } else { mid };
+                    let mut right = Vec::with_capacity(LEAF_CAP);
+                    right.extend(leaf.entries.drain(cut..));
+                    if i < mid {
+                        leaf.entries.insert(i, (key, val));
+                    } else {
+                        right.insert(i - cut, (key, val));
+                    }
+                    let sep = right.first().map(|(k, _)| k.clone()).unwrap_or_default();
+                    Inserted::Split(sep, Node::Leaf(Arc::new(Leaf { entries: right })))
                 }
             }
         }
@@ -524,22 +610,18 @@ fn insert_node<V: Clone>(node: &mut Node<V>, key: Key, val: V) -> Inserted<V> {
             };
             match insert_node(kid, key, val) {
                 Inserted::Split(sep, right) => {
-                    if branch.kids.len() < BRANCH_CAP {
-                        branch.seps.insert(i, sep);
-                        branch.kids.insert(i + 1, right);
+                    branch.seps.insert(i, sep);
+                    branch.kids.insert(i + 1, right);
+                    if branch.kids.len() <= BRANCH_CAP {
                         return Inserted::Added;
                     }
-                    let mut seps: Vec<Key> = branch.seps.drain(..).collect();
-                    let mut kids: Vec<Node<V>> = branch.kids.drain(..).collect();
-                    seps.insert(i, sep);
-                    kids.insert(i + 1, right);
-                    let mid = kids.len() / 2;
-                    let right_kids: Vec<Node<V>> = kids.drain(mid..).collect();
-                    let right_seps: Vec<Key> = seps.drain(mid..).collect();
+                    let mid = branch.kids.len() / 2;
+                    let mut right_kids = Vec::with_capacity(BRANCH_CAP + 1);
+                    right_kids.extend(branch.kids.drain(mid..));
+                    let mut right_seps = Vec::with_capacity(BRANCH_CAP);
+                    right_seps.extend(branch.seps.drain(mid..));
                     // seps[mid - 1] moves up as the separator of the two halves
-                    let up = seps.pop().unwrap_or_default();
-                    branch.seps = seps.into_iter().collect();
-                    branch.kids = kids.into_iter().collect();
+                    let up = branch.seps.pop().unwrap_or_default();
                     let right = Branch {
                         seps: right_seps,
                         kids: right_kids,
@@ -555,10 +637,12 @@ fn insert_node<V: Clone>(node: &mut Node<V>, key: Key, val: V) -> Inserted<V> {
 fn remove_node<V: Clone>(node: &mut Node<V>, key: &[u8]) -> Option<V> {
     match node {
         Node::Leaf(leaf) => {
-            let i = leaf.keys.binary_search_by(|k| cmp_key(k, key)).ok()?;
+            let i = leaf
+                .entries
+                .binary_search_by(|(k, _)| cmp_key(k, key))
+                .ok()?;
             let leaf = Arc::make_mut(leaf);
-            leaf.keys.remove(i);
-            Some(leaf.vals.remove(i))
+            Some(leaf.entries.remove(i).1)
         }
         Node::Branch(branch) => {
             let branch = Arc::make_mut(branch);
@@ -597,20 +681,17 @@ fn rebalance<V: Clone>(parent: &mut Branch<V>, i: usize) {
     match (left, right) {
         (Node::Leaf(l), Node::Leaf(r)) => {
             let (l, r) = (Arc::make_mut(l), Arc::make_mut(r));
-            if l.keys.len() + r.keys.len() <= LEAF_CAP {
-                l.keys.append(&mut r.keys);
-                l.vals.append(&mut r.vals);
+            if l.entries.len() + r.entries.len() <= LEAF_CAP {
+                l.entries.append(&mut r.entries);
                 merged = true;
-            } else if l.keys.len() < r.keys.len() {
+            } else if l.entries.len() < r.entries.len() {
                 // move the first of the right into the left
-                l.keys.push(r.keys.remove(0));
-                l.vals.push(r.vals.remove(0));
-                if let (Some(s), Some(first)) = (parent.seps.get_mut(li), r.keys.first()) {
+                l.entries.push(r.entries.remove(0));
+                if let (Some(s), Some((first, _))) = (parent.seps.get_mut(li), r.entries.first()) {
                     *s = first.clone();
                 }
-            } else if let (Some(k), Some(v)) = (l.keys.pop(), l.vals.pop()) {
-                r.keys.insert(0, k.clone());
-                r.vals.insert(0, v);
+            } else if let Some((k, v)) = l.entries.pop() {
+                r.entries.insert(0, (k.clone(), v));
                 if let Some(s) = parent.seps.get_mut(li) {
                     *s = k;
                 }
@@ -682,7 +763,7 @@ impl<'a, V> Iterator for Iter<'a, V> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some((leaf, i)) = self.leaf.as_mut() {
-                if let (Some(k), Some(v)) = (leaf.keys.get(*i), leaf.vals.get(*i)) {
+                if let Some((k, v)) = leaf.entries.get(*i) {
                     *i += 1;
                     self.remaining = self.remaining.saturating_sub(1);
                     return Some((k, v));
@@ -724,7 +805,7 @@ impl<V: Clone> Iterator for OwnedIter<V> {
             let (node, i) = self.stack.last_mut()?;
             match node {
                 Node::Leaf(l) => {
-                    if let (Some(k), Some(v)) = (l.keys.get(*i), l.vals.get(*i)) {
+                    if let Some((k, v)) = l.entries.get(*i) {
                         *i += 1;
                         self.remaining = self.remaining.saturating_sub(1);
                         return Some((k.clone(), v.clone()));
@@ -858,6 +939,100 @@ mod tests {
             let map = PMap::from_sorted((0..n as u64).map(|i| (key(i), i)).collect());
             assert_eq!(map.check_invariants(), n);
         }
+    }
+
+    #[test]
+    fn sorting_entries_is_stable_byte_order() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        // short alphabets and lengths around the 8-byte prefix: many shared prefixes,
+        // NUL bytes (equal to the padding) and equal keys
+        let alphabet: [&str; 6] = ["a", "b", "\0", "é", "/", "A"];
+        for n in [0usize, 1, 2, 3, 7, 15, 16, 33, 200] {
+            let entries: Vec<(Key, usize)> = (0..n)
+                .map(|i| {
+                    let len = (rng.next() % 11) as usize;
+                    let text: String = (0..len)
+                        .map(|_| alphabet[(rng.next() % 6) as usize])
+                        .collect();
+                    (Key::new(text), i)
+                })
+                .collect();
+            let mut expected = entries.clone();
+            expected.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            let mut got = entries;
+            sort_entries(&mut got);
+            assert_eq!(got, expected, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn from_distinct_and_from_unsorted_agree() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for n in [0u64, 1, 5, 31, 32, 33, 100, 1000] {
+            let mut picked: Vec<u64> = (0..n).map(|i| i * 7919 % 100_003).collect();
+            for i in (1..picked.len()).rev() {
+                picked.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+            }
+            let entries: Vec<(Key, u64)> = picked.iter().map(|&i| (key(i), i)).collect();
+            let a = PMap::from_distinct(entries.clone());
+            let b = PMap::from_unsorted(entries);
+            assert_eq!(a.check_invariants(), n as usize);
+            assert!(a.iter().eq(b.iter()));
+        }
+        // later wins, also after sorting moved things around
+        let map = PMap::from_unsorted(vec![
+            (Key::new("k10"), 1),
+            (Key::new("k2"), 2),
+            (Key::new("k10"), 3),
+            (Key::new("k1"), 4),
+            (Key::new("k2"), 5),
+        ]);
+        map.check_invariants();
+        assert_eq!(
+            map.iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
+            [("k1", 4), ("k10", 3), ("k2", 5)]
+        );
+    }
+
+    #[test]
+    fn full_leaf_splits_at_every_position() {
+        for pos in 0..=LEAF_CAP as u64 {
+            // even keys 0, 2, …: a full leaf; the new odd key lands at `pos`
+            let full = PMap::from_sorted((0..LEAF_CAP as u64).map(|i| (key(2 * i), i)).collect());
+            let mut map = full.clone();
+            let new = if pos == 0 {
+                Key::new("k")
+            } else {
+                key(2 * pos - 1)
+            };
+            assert_eq!(map.insert_mut(new.clone(), 99), None);
+            assert_eq!(map.check_invariants(), LEAF_CAP + 1);
+            assert_eq!(map.get(&new), Some(&99));
+            assert_eq!(full.check_invariants(), LEAF_CAP);
+            assert_eq!(full.get(&new), None);
+        }
+    }
+
+    #[test]
+    fn batch_on_a_clone_leaves_the_original() {
+        let original = PMap::from_sorted((0..20u64).map(|i| (key(i), i)).collect());
+        let mut draft = original.clone();
+        for i in 0..20u64 {
+            draft.insert_mut(key(i), i + 100);
+            draft.insert_mut(key(1000 + i), i);
+            draft.check_invariants();
+        }
+        draft.remove_mut(&key(3));
+        assert_eq!(draft.check_invariants(), 39);
+        assert_eq!(draft.get(&key(5)), Some(&105));
+        // the original shares nothing that was edited
+        assert_eq!(original.check_invariants(), 20);
+        assert!(original
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .eq((0..20u64).map(|i| (key(i), i))));
     }
 
     #[test]

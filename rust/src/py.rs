@@ -102,32 +102,91 @@ pub fn is_mapping(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 
 /// A `(key, value)` pair of a Mapping.
 pub type Pair<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
+
 /// The pairs of a Mapping, in its iteration order.
-pub type Items<'py> = Box<dyn Iterator<Item = PyResult<Pair<'py>>> + 'py>;
+pub enum Items<'py> {
+    /// An exact `dict`'s pairs, all taken before the first is used.
+    Taken(std::vec::IntoIter<Pair<'py>>),
+    /// The iterator of another Mapping's `items()`.
+    Called(Bound<'py, pyo3::types::PyIterator>),
+}
+
+impl<'py> Iterator for Items<'py> {
+    type Item = PyResult<Pair<'py>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Items::Taken(pairs) => pairs.next().map(Ok),
+            Items::Called(it) => it.next().map(|pair| pair.and_then(|p| split_pair(&p))),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Items::Taken(pairs) => pairs.size_hint(),
+            Items::Called(_) => (0, None),
+        }
+    }
+}
+
+fn split_pair<'py>(pair: &Bound<'py, PyAny>) -> PyResult<Pair<'py>> {
+    if let Ok(t) = pair.cast_exact::<PyTuple>() {
+        if t.len() == 2 {
+            return Ok((t.get_item(0)?, t.get_item(1)?));
+        }
+    }
+    let items: Vec<Bound<'py, PyAny>> = pair.try_iter()?.collect::<PyResult<_>>()?;
+    match <[Bound<'py, PyAny>; 2]>::try_from(items) {
+        Ok([k, v]) => Ok((k, v)),
+        Err(items) => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "expected a (key, value) pair, got {} values",
+            items.len()
+        ))),
+    }
+}
+
+/// The pairs of an exact `dict`, taken all at once: no Python code runs while they are
+/// read, so code run later while converting them (a Mapping's `items`, a list subclass's
+/// `__iter__`) may change the dict without disturbing the walk (a private snapshot, as
+/// `dict.copy()` would be, without building a dict).
+pub fn dict_pairs<'py>(d: &Bound<'py, PyDict>) -> Vec<Pair<'py>> {
+    let mut pairs = Vec::with_capacity(d.len());
+    pairs.extend(d.iter());
+    pairs
+}
 
 /// The `(key, value)` pairs of a Mapping, in its iteration order.
 pub fn mapping_items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Items<'py>> {
     if let Ok(d) = obj.cast_exact::<PyDict>() {
-        // a private copy: nothing run while converting can change it under the iterator
-        return Ok(Box::new(d.copy()?.into_iter().map(Ok)));
+        return Ok(Items::Taken(dict_pairs(d).into_iter()));
     }
     let source = obj.call_method0(pyo3::intern!(obj.py(), "items"))?;
-    Ok(Box::new(source.try_iter()?.map(|pair| {
-        let pair = pair?;
-        if let Ok(t) = pair.cast_exact::<PyTuple>() {
-            if t.len() == 2 {
-                return Ok((t.get_item(0)?, t.get_item(1)?));
-            }
-        }
-        let items: Vec<Bound<'py, PyAny>> = pair.try_iter()?.collect::<PyResult<_>>()?;
-        match <[Bound<'py, PyAny>; 2]>::try_from(items) {
-            Ok([k, v]) => Ok((k, v)),
-            Err(items) => Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "expected a (key, value) pair, got {} values",
-                items.len()
-            ))),
-        }
-    })))
+    Ok(Items::Called(source.try_iter()?))
+}
+
+/// `hbeam._sentinels.UNSET` and `UNDEFINED`, looked up once for a walk over many values.
+pub struct Sentinels<'py> {
+    unset: &'py Bound<'py, PyAny>,
+    undefined: &'py Bound<'py, PyAny>,
+}
+
+impl<'py> Sentinels<'py> {
+    pub fn get(py: Python<'py>) -> PyResult<Self> {
+        Ok(Sentinels {
+            unset: sentinel(py, &UNSET, "UNSET")?,
+            undefined: sentinel(py, &UNDEFINED, "UNDEFINED")?,
+        })
+    }
+
+    /// Whether `obj` is `UNSET`.
+    pub fn is_unset(&self, obj: &Bound<'_, PyAny>) -> bool {
+        obj.is(self.unset)
+    }
+
+    /// Whether `obj` is `UNDEFINED`.
+    pub fn is_undefined(&self, obj: &Bound<'_, PyAny>) -> bool {
+        obj.is(self.undefined)
+    }
 }
 
 /// `int.__int__(obj)`: the exact `int` of an `int` (subclass) instance.

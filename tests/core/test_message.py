@@ -737,6 +737,48 @@ def test_merge_applies_in_iteration_order(backend: ModuleType) -> None:
     assert M().merge(OrderedDict([("x", {"y": 1}), ("x/y", UNSET)])) == {"x": {}}
 
 
+def test_merge_with_a_message_reads_its_keys_as_paths(backend: ModuleType) -> None:
+    M = backend.Message
+    base = M(a={"x": 1}, keep=[1, 2], n={"deep": {"p": 1}})
+    # a Message stores "/" keys as they are; merging it reads them as paths, like a dict's
+    upd = M({"a/y": 2, "keep": [3, {"k": "v"}], "n": {"deep": {"q": 2}, "d/e": 3}, "z/w": {"v": 1}})
+    merged = base.merge(upd)
+    assert merged == {
+        "a": {"x": 1, "y": 2},
+        "keep": [3, {"k": "v"}],
+        "n": {"deep": {"p": 1, "q": 2}, "d": {"e": 3}},
+        "z": {"w": {"v": 1}},
+    }
+    assert merged == base.merge(upd.to_dict())
+    assert M().merge(upd) == M().merge(upd.to_dict())
+    assert base.merge(base) == base
+    # the depth limit counts the path levels
+    deep: Any = "leaf"
+    for _ in range(199):
+        deep = {"k": deep}
+    with pytest.raises(InvalidMessage) as info:
+        M().merge(M({"a/b": deep}))
+    assert str(info.value) == "nesting deeper than 200 levels at key 'a/b/k/k/k/k/k/k/…'"
+
+
+@pytest.mark.parametrize(
+    ("update", "where"),
+    [
+        (lambda m: m.merge({"x": "a\ud800"}), "x"),
+        (lambda m: m.merge({"x": {"y": "a\ud800"}}), "x/y"),
+        (lambda m: m.merge({"x/y": "a\ud800"}), "x/y"),
+        (lambda m: m.set("x", "a\ud800"), "x"),
+        (lambda m: m.set("x/y", "a\ud800"), "x/y"),
+    ],
+)
+def test_bad_leaf_in_an_update_names_its_key(backend: ModuleType, update: Any, where: str) -> None:
+    m = backend.Message(a=1, x={"y": 1})
+    with pytest.raises(InvalidMessage) as info:
+        update(m)
+    assert str(info.value) == f"value is not valid UTF-8 at key '{where}'"
+    assert m == {"a": 1, "x": {"y": 1}}
+
+
 def test_merge_errors(backend: ModuleType) -> None:
     m = backend.Message(a=1)
     with pytest.raises(InvalidMessage) as info:
