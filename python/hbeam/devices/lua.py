@@ -333,10 +333,14 @@ class LiveLua:
     def _run_ahead(self, first: int, msgs: list[Mapping[str, Any]]) -> None:
         slot = first
         try:
-            for start in range(0, len(msgs), AHEAD_BATCH):
+            start, size = 0, min(8, AHEAD_BATCH)
+            while start < len(msgs):
                 if self._cancel:
                     break
-                chunk = msgs[start : start + AHEAD_BATCH]
+                # small batches first, so the process has slots to fold at once
+                chunk = msgs[start : start + size]
+                start += size
+                size = min(size * 2, AHEAD_BATCH)
                 try:
                     results = self.proc.handle_many(chunk)
                 except LuaError:

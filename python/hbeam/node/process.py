@@ -24,6 +24,7 @@ import collections
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["LiveObject", "ProcessRuntime", "Subscription"]
 
 _STATE_LRU = 256
-_READ_AHEAD = 512  # assignments read (and prefetched) at once while catching up
+_READ_AHEAD = 2048  # assignments read (and prefetched) at once while catching up
+_YIELD_EVERY = 16  # slots between two GIL hand-overs while catching up
 _log = logging.getLogger(__name__)
 
 
@@ -253,6 +255,11 @@ class ProcessRuntime:
                         self._prefetch(assignments[i:])
                         step = self._compile()
                     self._apply(slot, assignment, step)
+                    if step is not None and slot % _YIELD_EVERY == 0:
+                        # hand the GIL over now and then: a prefetch worker whose Lua
+                        # batch finished would otherwise wait for the interpreter's
+                        # switch interval (5 ms) before it can start the next one
+                        time.sleep(0)
                     if progress is not None:
                         progress(slot)
         finally:
