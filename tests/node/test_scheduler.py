@@ -147,3 +147,19 @@ def test_scheduling_a_non_message_is_a_clear_error(backend: ModuleType, store: S
             sched.schedule(PID, "nope")  # type: ignore[arg-type]
     finally:
         sched.close()
+
+
+def test_assignments_read_a_range_in_order_within_a_byte_budget(
+    backend: ModuleType, store: Store
+) -> None:
+    sched = Scheduler(store)
+    try:
+        stored = sched.schedule_many(PID, [{"n": i, "data": "x" * 1000} for i in range(150)])
+        got = sched.assignments(PID, 3, 200)  # more than one read group, past the end
+        assert got == stored[3:]
+        assert sched.assignments(PID, 150, 160) == []
+        small = sched.assignments(PID, 0, 149, max_bytes=5000)
+        assert small == stored[: len(small)] and 1 < len(small) < 10
+        assert sched.assignments(PID, 7, 149, max_bytes=1) == [stored[7]]  # at least one
+    finally:
+        sched.close()

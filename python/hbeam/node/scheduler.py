@@ -81,6 +81,7 @@ class _Cursor:
 
 
 _STOP = object()
+_READ_GROUP = 64  # assignments read in one store transaction
 
 
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
@@ -167,18 +168,25 @@ class Scheduler:
             return NOT_FOUND
         return _core.impl.decode(raw)
 
-    def assignments(self, pid: str, first: int, last: int) -> list[Any]:
-        """The assignments of slots ``first..last`` read in one transaction, stopping
-        before the first slot that is not stored (so the list may be shorter)."""
-        raws = self._store.read_many(
-            [f"assignments/{pid}/{slot}" for slot in range(int(first), int(last) + 1)]
-        )
+    def assignments(
+        self, pid: str, first: int, last: int, *, max_bytes: int = 64 * 1024 * 1024
+    ) -> list[Any]:
+        """The assignments of slots ``first..last``, read 64 to a transaction, stopping
+        before the first slot that is not stored and once their encodings pass
+        ``max_bytes`` (at least one is returned when slot ``first`` is stored)."""
         decode = _core.impl.decode
         out: list[Any] = []
-        for raw in raws:
-            if raw is None:
-                break
-            out.append(decode(raw))
+        size = 0
+        for start in range(int(first), int(last) + 1, _READ_GROUP):
+            end = min(int(last), start + _READ_GROUP - 1)
+            raws = self._store.read_many(
+                [f"assignments/{pid}/{slot}" for slot in range(start, end + 1)]
+            )
+            for raw in raws:
+                if raw is None or (out and size + len(raw) > max_bytes):
+                    return out
+                size += len(raw)
+                out.append(decode(raw))
         return out
 
     def on_commit(self, listener: Callable[[str, int], None]) -> None:
