@@ -804,12 +804,7 @@ def _computed(
         if lead:
             assert hp is not None
             _finish(hp, None, None)
-        raise RecursionLimit(
-            f"resolving key {key!r} nests deeper than {ctx.max_depth} resolutions "
-            "(opts['max_resolve_depth']); a device probably resolves itself forever",
-            key=key,
-            depth=depth,
-        )
+        raise _too_deep(key, ctx.max_depth, depth)
     _local.depth = depth + 1
     outcome: tuple[str, Any] | None = None
     error: BaseException | None = None
@@ -821,14 +816,10 @@ def _computed(
         if ctx.on_step is not None:
             status, value = _hook(ctx, base, key, full_req, dev, status, value, False)
         # 8. sub-resolution
-        if status == "ok" and type(value) is tuple and len(value) == 2 and value[0] == "resolve":
+        if status == "ok" and _is_subresolution(value):
             status, value = _run(list(value[1]), ctx)
         if status != "ok":
-            if isinstance(value, Mapping) and not isinstance(value, AOError):
-                priv = value.get("priv")
-                if isinstance(priv, Mapping) and "hashpath" in priv:
-                    value = _as_message(value, ctx).remove("priv/hashpath")
-            outcome = (status, value)
+            outcome = (status, _without_hashpath(value, ctx))
             return outcome
         # 9. hash-path linking
         if isinstance(value, Mapping):
@@ -857,6 +848,29 @@ def _computed(
         if lead:
             assert hp is not None
             _finish(hp, outcome, error)
+
+
+def _too_deep(key: str, max_depth: int, depth: int) -> RecursionLimit:
+    return RecursionLimit(
+        f"resolving key {key!r} nests deeper than {max_depth} resolutions "
+        "(opts['max_resolve_depth']); a device probably resolves itself forever",
+        key=key,
+        depth=depth,
+    )
+
+
+def _is_subresolution(value: Any) -> bool:
+    """Stage 8: a device asked for ``("resolve", [messages…])`` to be resolved."""
+    return type(value) is tuple and len(value) == 2 and value[0] == "resolve"
+
+
+def _without_hashpath(value: Any, ctx: _Ctx) -> Any:
+    """A non-ok outcome's message without a hash path (it links to nothing)."""
+    if isinstance(value, Mapping) and not isinstance(value, AOError):
+        priv = value.get("priv")
+        if isinstance(priv, Mapping) and "hashpath" in priv:
+            return _as_message(value, ctx).remove("priv/hashpath")
+    return value
 
 
 def _execute(
@@ -1185,39 +1199,11 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
         inner = plan(base, key, ctx.opts)
         if inner is None:
             return None
-    fn, arity, add_key = decision.fun, decision.arity, decision.status == "add_key"
-    opts_ = ctx.opts
+    if inner is not None:
+        # the device's compiled function, called as its plain function would be
+        decision = _device.Decision("ok", decision.device, inner, 2, False, decision.volatile)
     max_depth = ctx.max_depth
     local = _local
-
-    def call(msg: Any, req: Mapping[str, Any]) -> tuple[str, Any]:
-        try:
-            if inner is not None:
-                result = inner(msg, req)
-            elif add_key:
-                result = fn(*(key, msg, req, opts_)[:arity])
-            else:
-                result = fn(*(msg, req, opts_)[:arity])
-        except AOError:
-            raise
-        except RecursionError as exc:
-            raise RecursionLimit(
-                f"resolving key {key!r} exhausted Python's stack (nested too deeply)", key=key
-            ) from exc
-        except Exception as exc:
-            dev_name = _device.device_name(decision.device)
-            raise DeviceError(
-                f"device {dev_name!r} failed resolving key {key!r}: {type(exc).__name__}: {exc}",
-                device=dev_name,
-                key=key,
-            ) from exc
-        if type(result) is Status:
-            return result.status, result.value
-        if result is NOT_FOUND:
-            return "error", NOT_FOUND
-        if isinstance(result, AOError):
-            return "error", result
-        return "ok", result
 
     def step(msg: Any, req: Mapping[str, Any]) -> tuple[str, Any]:
         if (
@@ -1232,30 +1218,16 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
             return resolve_key(msg, key, req, opts=opts)
         depth = local.depth
         if depth >= max_depth:
-            raise RecursionLimit(
-                f"resolving key {key!r} nests deeper than {max_depth} resolutions "
-                "(opts['max_resolve_depth']); a device probably resolves itself forever",
-                key=key,
-                depth=depth,
-            )
+            raise _too_deep(key, max_depth, depth)
         local.depth = depth + 1
         try:
-            status, value = call(msg, req)
-            if (
-                status == "ok"
-                and type(value) is tuple
-                and len(value) == 2
-                and value[0] == "resolve"
-            ):
+            status, value = _execute(decision, key, msg, req, ctx)
+            if status == "ok" and _is_subresolution(value):
                 status, value = _guard(lambda: _run(list(value[1]), ctx), "resolve")
         finally:
             local.depth = depth
         if status != "ok":
-            if isinstance(value, Mapping) and not isinstance(value, AOError):
-                priv = value.get("priv")
-                if isinstance(priv, Mapping) and "hashpath" in priv:
-                    value = _as_message(value, ctx).remove("priv/hashpath")
-            return status, value
+            return status, _without_hashpath(value, ctx)
         if type(value) is M or isinstance(value, Mapping):
             value = _link(value, None, volatile_key or _tainted(msg), ctx)
         return "ok", value

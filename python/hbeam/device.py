@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, overload
 
 from hbeam import _core
+from hbeam._message_keys import MESSAGE_FUNCTION_KEYS as MESSAGE_FUNCTION_KEYS
 from hbeam.errors import DeviceError, InvalidMessage
 
 __all__ = [
@@ -586,24 +587,6 @@ _STATIC: dict[tuple[int, str, str], Decision] = {}
 def lookup(device: Any, key: str, msg: Any, opts: Mapping[str, Any] | None = None) -> Decision:
     """How ``device`` answers normalised ``key`` on ``msg`` (cached for static infos)."""
     return _lookup_on(device, key, msg, opts)
-
-
-# Keys of message@1.0 that are functions, not plain reads of the message.
-MESSAGE_FUNCTION_KEYS: Final = frozenset(
-    {
-        "get",
-        "set",
-        "set-path",
-        "set_path",
-        "remove",
-        "keys",
-        "id",
-        "commit",
-        "verify",
-        "committers",
-        "committed",
-    }
-)
 
 
 def key_is_plain(key: str) -> bool:

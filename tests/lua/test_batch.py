@@ -97,6 +97,24 @@ def _batched(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+def _scheduled(seed: int, n: int) -> list[dict[str, Any]]:
+    """:func:`_messages` as a scheduler takes them (it assigns ids and timestamps)."""
+    return [
+        {k: v for k, v in m.items() if k not in ("id", "owner", "timestamp")}
+        for m in _messages(seed, n)
+    ]
+
+
+def _node(path: Any) -> Node:
+    """A node whose Lua limits the troublesome messages reach quickly."""
+    return Node(
+        f"lmdb:{path}",
+        eager=False,
+        lua_instruction_limit=2_000_000,
+        lua_memory_limit=48 * 1024 * 1024,
+    )
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_batches_match_one_message_at_a_time(seed: int) -> None:
     msgs = _messages(seed, 60)
@@ -125,19 +143,11 @@ def test_a_limit_ends_the_batch_and_marks_the_vm_broken() -> None:
 
 
 def test_a_node_computes_the_same_ledger_batched_and_slot_by_slot(tmp_path: Any) -> None:
-    msgs = [
-        {k: v for k, v in m.items() if k not in ("id", "owner", "timestamp")}
-        for m in _messages(11, 80)
-    ]
+    msgs = _scheduled(11, 80)
     msgs.append(_eval("Last = true"))  # ends on a slot that succeeds
     ledgers = []
     for name, batch in (("one", False), ("many", True)):
-        node = Node(
-            f"lmdb:{tmp_path / name}",
-            eager=False,
-            lua_instruction_limit=2_000_000,
-            lua_memory_limit=48 * 1024 * 1024,
-        )
+        node = _node(tmp_path / name)
         pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
         node.schedule(pid, _eval(SEED))
         node.now(pid)
@@ -175,21 +185,13 @@ def test_every_state_is_the_same_with_and_without_the_fast_paths(
 
     monkeypatch.setattr(lua_device, "AHEAD_BATCH", ahead_batch)
 
-    msgs = [
-        {k: v for k, v in m.items() if k not in ("id", "owner", "timestamp")}
-        for m in _messages(21, 40)
-    ]
+    msgs = _scheduled(21, 40)
     states = []
     for name in ("fast", "plain"):
         if name == "plain":
             monkeypatch.setattr(ao, "key_step", lambda *a, **k: None)
-            monkeypatch.setattr(ProcessRuntime, "_prefetch", lambda self, assignments: None)
-        node = Node(
-            f"lmdb:{tmp_path / name}",
-            eager=False,
-            lua_instruction_limit=2_000_000,
-            lua_memory_limit=48 * 1024 * 1024,
-        )
+            monkeypatch.setattr(ProcessRuntime, "_prefetch", lambda self, state, assignments: None)
+        node = _node(tmp_path / name)
         pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
         node.schedule_many(pid, [_eval(SEED), *msgs])
         try:

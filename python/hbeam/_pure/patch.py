@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from hbeam._message_keys import MESSAGE_FUNCTION_KEYS as _FUNCTION_KEYS
+from hbeam._message_keys import RESERVED as _RESERVED
 from hbeam._pure.key import is_private
 from hbeam._pure.message import _EMPTY, Message, _merge, _new
 from hbeam._pure.pmap import PMap
@@ -20,26 +22,6 @@ __all__ = ["apply_patches"]
 
 _ABSENT: Any = object()
 
-# message@1.0's function keys: reading one of them is not a plain read
-_FUNCTION_KEYS: Final = frozenset(
-    {
-        "get",
-        "set",
-        "set-path",
-        "set_path",
-        "remove",
-        "keys",
-        "id",
-        "commit",
-        "verify",
-        "committers",
-        "committed",
-    }
-)
-# keys message@1.0's set never writes
-_RESERVED: Final = frozenset(
-    {"id", "commitments", "committers", "keys", "path", "set", "remove", "verify", "set-mode"}
-)
 _STRIPPED: Final = frozenset({"method", "commitments", "tags"})
 _PLAIN_DEVICES: Final = frozenset({"patch@1.0", "message@1.0"})
 _NESTED_LIMIT: Final = 64

@@ -302,11 +302,6 @@ class LiveLua:
         return result
 
     @property
-    def position(self) -> int:
-        """The last slot whose result the process has (see ``taken``)."""
-        return self.taken
-
-    @property
     def busy(self) -> bool:
         """Whether results are ahead or on their way."""
         return bool(self.ahead) or self._worker is not None
@@ -565,7 +560,7 @@ def prefetch(base: Any, assignments: Sequence[Any], opts: Any = None) -> None:
         first = int(assignments[0].get("slot"))
     except (TypeError, ValueError):
         return
-    if live.position != first - 1 or base.get("at-slot") != first - 1:
+    if live.taken != first - 1 or base.get("at-slot") != first - 1:
         return
     live.prefetch(first, [_aos_message(a) for a in assignments])
 

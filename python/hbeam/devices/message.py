@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from hbeam import _core
+from hbeam._message_keys import RESERVED as RESERVED
 from hbeam._sentinels import NOT_FOUND, UNDEFINED, UNSET
 from hbeam.errors import InvalidMessage
 
@@ -33,10 +34,6 @@ __all__ = [
     "set_path",
 ]
 
-# keys `set` never writes (the device's own keys), core.md §7.3
-RESERVED: Final = frozenset(
-    {"id", "commitments", "committers", "keys", "path", "set", "remove", "verify", "set-mode"}
-)
 HIDDEN: Final = frozenset({"commitments"})
 
 

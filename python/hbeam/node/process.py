@@ -252,8 +252,9 @@ class ProcessRuntime:
                 for i, assignment in enumerate(assignments):
                     slot = first + i
                     if slot > 0 and i + 1 < len(assignments) and (i == 0 or slot == 1):
-                        self._prefetch(assignments[i:])
-                        step = self._compile()
+                        state = self._state.merge({"results": UNSET, "device": self.exec_device})
+                        self._prefetch(state, assignments[i:])
+                        step = self._compile(state)
                     self._apply(slot, assignment, step)
                     if step is not None and slot % _YIELD_EVERY == 0:
                         # hand the GIL over now and then: a prefetch worker whose Lua
@@ -266,15 +267,15 @@ class ProcessRuntime:
             if progress is not None:
                 progress(None)
 
-    def _compile(self) -> ao.KeyStep | None:
-        """The compiled ``compute`` step for the slots ahead (see :func:`ao.key_step`)."""
+    def _compile(self, state: Any) -> ao.KeyStep | None:
+        """The compiled ``compute`` step for the slots after ``state`` (the state as
+        ``compute`` sees it; see :func:`ao.key_step`)."""
         try:
-            state = self._state.merge({"results": UNSET, "device": self.exec_device})
             return ao.key_step(state, "compute", opts=self.exec_opts)
         except AOError:
             return None
 
-    def _prefetch(self, assignments: list[Any]) -> None:
+    def _prefetch(self, state: Any, assignments: list[Any]) -> None:
         """Tell the execution device which slots come next (its optional ``prefetch`` hint:
         ``lua@5.3a`` applies them to its VM in batches). A hint only: each slot is still
         computed by resolving ``compute``, so nothing depends on it succeeding."""
@@ -283,7 +284,6 @@ class ProcessRuntime:
         try:
             hint = getattr(_device.load(self.exec_device, opts=self.exec_opts), "prefetch", None)
             if callable(hint):
-                state = self._state.merge({"results": UNSET, "device": self.exec_device})
                 hint(state, assignments, self.exec_opts)
         except Exception:  # a failed hint costs speed, never a slot
             _log.debug("prefetch on %s failed", self.pid, exc_info=True)
