@@ -146,3 +146,66 @@ def test_bare_lupa(benchmark: Any, holders: int) -> None:
     benchmark.pedantic(run, setup=setup, rounds=5, iterations=1)
     benchmark.extra_info.update(impl="baseline", ops=TRANSFERS, correct=token.supply_conserved())
     token.proc.close()
+
+
+def _lua_flat(value: Any, out: list[Any]) -> list[Any]:
+    """``value`` in the wire form convert.lua sends (flat maps as FPAIRS), for test data."""
+    if isinstance(value, dict):
+        if all(not isinstance(v, (dict, list)) for v in value.values()):
+            out += (None, len(value) * 8 + 7)
+            for k, v in value.items():
+                out += (k, v)
+        else:
+            out += (None, len(value) * 8 + 2)
+            for k, v in value.items():
+                out.append(k)
+                _lua_flat(v, out)
+    elif isinstance(value, list):
+        out += (None, len(value) * 8 + 4)
+        for v in value:
+            _lua_flat(v, out)
+    else:
+        out.append(value)
+    return out
+
+
+def _transfer_result(n: int) -> list[Any]:
+    """What one token Transfer returns to the host: two notices and the balances patch."""
+    a, b = _holder(2 * n), _holder(2 * n + 1)
+    return [
+        {"data": f"You transferred 8 to {b}", "target": a, "action": "Debit-Notice",
+         "quantity": "8", "reference": str(2 * n), "recipient": b},
+        {"data": f"You received 8 from {a}", "target": b, "action": "Credit-Notice",
+         "quantity": "8", "reference": str(2 * n + 1), "sender": a},
+        {"cache": {"balances": {a: "999992", b: "1000008"}}, "device": "patch@1.0"},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("op", ["decode", "encode"])
+def test_flat_codec(benchmark: Any, core: Any, op: str) -> None:
+    """The host half of the Lua value codec on the token's data, per message: decoding a
+    batch of 20 transfer results (as ``LuaVM.call_batch`` gets them), encoding one
+    transfer message (as ``AosProcess`` sends it)."""
+    batch = 20
+    if op == "decode":
+        results = [_transfer_result(n) for n in range(batch)]
+        flat: list[Any] = [True, 0]
+        for result in results:
+            flat += (1, *_lua_flat(result, []))
+        values = tuple(flat)
+        expected = [x for result in results for x in (1, result)]
+        benchmark.group = "lua flat codec: decode 20 token transfer results"
+        got = benchmark(core.lua_decode_values, values, 2)
+        benchmark.extra_info.update(ops=batch, correct=got == expected)
+    else:
+        sender = _holder(1)
+        msg = {"from": sender, "action": "Transfer", "recipient": _holder(2), "quantity": "8",
+               "owner": sender, "id": "m10019", "timestamp": 10019}  # fmt: skip
+        benchmark.group = "lua flat codec: encode a token transfer message"
+        got = benchmark(core.lua_encode_map, msg)
+        benchmark.extra_info.update(ops=1, correct=got[:2] == [None, len(msg) * 8 + 1])
+    benchmark.extra_info["impl"] = _core_name(core)
+
+
+def _core_name(core: Any) -> str:
+    return "pure" if core.build_profile == "pure" else "native"

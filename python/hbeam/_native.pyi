@@ -1,6 +1,6 @@
 """Stub of ``hbeam._native``, the Rust twin of ``hbeam._pure`` (docs/core-contract.md)."""
 
-from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from typing import Any, Final, final
 
 __all__ = [
@@ -17,6 +17,9 @@ __all__ = [
     "hashpath",
     "id",
     "is_private",
+    "lua_decode_values",
+    "lua_encode_map",
+    "lua_encode_values",
     "normalize_key",
     "normalize_keys",
     "parse_request",
@@ -84,3 +87,6 @@ def id(value: Any) -> str: ...
 def hashpath(base: Any, req: Any = None) -> str: ...
 def parse_request(path: str, globals: Mapping[str, Any] | None = None) -> list[Any]: ...
 def wasm_translate_legacy_eh(data: bytes) -> bytes: ...
+def lua_decode_values(vals: Sequence[Any], start: int = 0) -> list[Any]: ...
+def lua_encode_map(value: Mapping[Any, Any]) -> list[Any]: ...
+def lua_encode_values(values: Iterable[Any]) -> list[Any]: ...

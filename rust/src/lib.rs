@@ -14,6 +14,8 @@ pub mod pmap;
 pub mod request;
 
 #[cfg(feature = "python")]
+mod luaflat;
+#[cfg(feature = "python")]
 mod message;
 #[cfg(feature = "python")]
 mod patch;
@@ -44,6 +46,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(request::python::parse_request, m)?)?;
     m.add_function(wrap_pyfunction!(wasm::wasm_translate_legacy_eh, m)?)?;
     m.add_function(wrap_pyfunction!(patch::apply_patches, m)?)?;
+    m.add_function(wrap_pyfunction!(luaflat::lua_decode_values, m)?)?;
+    m.add_function(wrap_pyfunction!(luaflat::lua_encode_map, m)?)?;
+    m.add_function(wrap_pyfunction!(luaflat::lua_encode_values, m)?)?;
     message::register(m.py())?;
     Ok(())
 }

@@ -14,11 +14,11 @@ Both directions reject nesting deeper than 200 levels (and therefore cycles) wit
 :class:`~hbeam.errors.InvalidMessage`.
 
 The wire between the two halves is a flat sequence of scalars with ``None`` markers (the
-format is described at the top of ``convert.lua``). Encoding builds that sequence with a
-handful of C-level ``list.extend`` calls per flat map, and decoding rebuilds flat maps with
-one ``dict(zip(...))``, so a message crosses the boundary in one lupa call instead of one
-call per table entry. Use :meth:`hbeam.lua.LuaVM.call` and friends; these functions are the
-building blocks.
+format is described at the top of ``convert.lua``), so a message crosses the boundary in
+one lupa call instead of one call per table entry. The codec itself is part of the core
+(``lua_encode_values``, ``lua_encode_map``, ``lua_decode_values`` of ``hbeam._pure`` and
+its Rust twin): these functions call the active backend's. Use :meth:`hbeam.lua.LuaVM.call`
+and friends; these functions are the building blocks.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hbeam.errors import InvalidMessage
+from hbeam import _core
 
 __all__ = ["MAX_DEPTH", "decode_values", "encode_map", "encode_values"]
 
@@ -35,145 +35,12 @@ MAX_DEPTH = 200
 # wire kinds (convert.lua)
 FMAP, MAP, FLIST, LIST, NIL, BYTES, FPAIRS = 1, 2, 3, 4, 5, 6, 7
 
-_SCALARS = frozenset({str, bytes, int, float, bool})
-_STR = frozenset({str})
-_NIL = (None, NIL)
-_EMPTY = (None, FMAP)  # an empty map: count 0
-
-
-class _TooDeep(Exception):
-    """Internal: nesting limit hit; carries the key path collected while unwinding."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.path: list[str] = []
-
-
-class _Unsupported(Exception):
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
-        self.path: list[str] = []
-
-
-def _path_text(path: list[str]) -> str:
-    if len(path) > 8:
-        path = [*path[:4], "…", *path[-3:]]
-    return "/".join(path)
-
-
-def _key(key: Any) -> str:
-    if type(key) is str:
-        return key
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if isinstance(key, int):
-        return str(int(key))
-    if isinstance(key, str):
-        return str(key)
-    if isinstance(key, (bytes, bytearray, memoryview)):
-        try:
-            return bytes(key).decode("utf-8")
-        except UnicodeDecodeError:
-            raise _Unsupported("map key is not valid UTF-8") from None
-    raise _Unsupported(f"unsupported key type {type(key).__name__}")
-
-
-def _leaf(value: Any) -> Any:
-    """A scalar of a subclass or buffer type, as the plain type lupa pushes."""
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    raise _Unsupported(f"unsupported value type {type(value).__name__}")
-
-
-def _seq_keys(keys: list[Any]) -> bool:
-    """Whether ``keys`` are exactly ``"1".."n"`` (in any order)."""
-    n = len(keys)
-    return set(keys) == {str(i) for i in range(1, n + 1)}
-
-
-def _enc(value: Any, out: list[Any], depth: int) -> None:
-    t = type(value)
-    if t in _SCALARS:
-        out.append(value)
-        return
-    if value is None:
-        out += _NIL
-        return
-    if depth >= MAX_DEPTH:
-        raise _TooDeep
-    if t is dict or isinstance(value, Mapping):
-        keys = list(value.keys())
-        if not keys:
-            out += _EMPTY
-            return
-        vals = list(value.values())
-        n = len(keys)
-        if not _STR.issuperset(map(type, keys)):
-            keys = [_key(k) for k in keys]
-        elif "1" in value and _seq_keys(keys):
-            order = sorted(range(n), key=lambda i: int(keys[i]))
-            _enc_list([vals[i] for i in order], out, depth, [keys[i] for i in order])
-            return
-        if _SCALARS.issuperset(map(type, vals)):
-            out += (None, n * 8 + FMAP)
-            out += keys
-            out += vals
-            return
-        out += (None, n * 8 + MAP)
-        for k, v in zip(keys, vals, strict=True):
-            out.append(k)
-            try:
-                _enc(v, out, depth + 1)
-            except (_TooDeep, _Unsupported) as exc:
-                exc.path.insert(0, k)
-                raise
-        return
-    if t is list or t is tuple or isinstance(value, (list, tuple)):
-        _enc_list(value, out, depth, None)
-        return
-    out.append(_leaf(value))
-
-
-def _enc_list(items: Sequence[Any], out: list[Any], depth: int, names: list[str] | None) -> None:
-    n = len(items)
-    if _SCALARS.issuperset(map(type, items)):
-        out += (None, n * 8 + FLIST)
-        out += items
-        return
-    out += (None, n * 8 + LIST)
-    for i, v in enumerate(items):
-        try:
-            _enc(v, out, depth + 1)
-        except (_TooDeep, _Unsupported) as exc:
-            exc.path.insert(0, names[i] if names is not None else str(i + 1))
-            raise
-
 
 def encode_map(value: Mapping[str, Any]) -> list[Any]:
     """The flat wire form of one mapping: :func:`encode_values` of ``(value,)``, with a fast
     path for the common message shape (string keys, scalar values)."""
-    keys = list(value.keys())
-    vals = list(value.values())
-    if (
-        keys
-        and _STR.issuperset(map(type, keys))
-        and _SCALARS.issuperset(map(type, vals))
-        and "1" not in value
-    ):
-        out: list[Any] = [None, len(keys) * 8 + FMAP]
-        out += keys
-        out += vals
-        return out
-    return encode_values((value,))
+    result: list[Any] = _core.impl.lua_encode_map(value)
+    return result
 
 
 def encode_values(values: Sequence[Any]) -> list[Any]:
@@ -183,105 +50,17 @@ def encode_values(values: Sequence[Any]) -> list[Any]:
         InvalidMessage: a value nests deeper than 200 levels (or is cyclic), or holds a
             type that has no Lua form (sets, objects...).
     """
-    out: list[Any] = []
-    for value in values:
-        try:
-            _enc(value, out, 0)
-        except _TooDeep as exc:
-            raise InvalidMessage(
-                f"cannot pass value to Lua: nesting deeper than {MAX_DEPTH} levels (or a cycle) "
-                f"at key '{_path_text(exc.path)}'"
-            ) from None
-        except _Unsupported as exc:
-            raise InvalidMessage(
-                f"cannot pass value to Lua: {exc.what} at key '{_path_text(exc.path)}'"
-            ) from None
-    return out
-
-
-def _lua_key(key: Any) -> str:
-    """A Lua number or boolean map key as text (Lua sends string keys as they are)."""
-    if type(key) is str:
-        return key
-    if type(key) is bool:
-        return "true" if key else "false"
-    if type(key) is int:
-        return str(key)
-    if type(key) is float:  # Lua's own tostring format (integral floats are integer keys)
-        return format(key, ".14g")
-    raise InvalidMessage(f"cannot convert the Lua result: unsupported map key {key!r}")
-
-
-def _text_keys(d: dict[Any, Any]) -> dict[str, Any]:
-    return {_lua_key(k): v for k, v in d.items()}
-
-
-def _dec(vals: Sequence[Any], i: int) -> tuple[Any, int]:
-    v = vals[i]
-    if v is not None:
-        return v, i + 1
-    code = vals[i + 1]
-    kind = code & 7
-    n = code >> 3
-    i += 2
-    if kind == FPAIRS:
-        j = i + 2 * n
-        d = dict(zip(vals[i:j:2], vals[i + 1 : j : 2], strict=True))
-        if not _STR.issuperset(map(type, d)):
-            d = _text_keys(d)
-        return d, j
-    if kind == MAP:
-        out: dict[str, Any] = {}
-        for _ in range(n):
-            key = vals[i]
-            v = vals[i + 1]
-            if v is not None:
-                out[key] = v
-                i += 2
-            elif vals[i + 2] & 7 == FPAIRS:  # inline the common nested kind
-                k = i + 3
-                j = k + 2 * (vals[i + 2] >> 3)
-                d = dict(zip(vals[k:j:2], vals[k + 1 : j : 2], strict=True))
-                out[key] = d if _STR.issuperset(map(type, d)) else _text_keys(d)
-                i = j
-            else:
-                out[key], i = _dec(vals, i + 1)
-        return out, i
-    if kind == LIST:
-        items: list[Any] = []
-        append = items.append
-        for _ in range(n):
-            v = vals[i]
-            if v is not None:
-                append(v)
-                i += 1
-            elif vals[i + 1] & 7 == FPAIRS:
-                k = i + 2
-                j = k + 2 * (vals[i + 1] >> 3)
-                d = dict(zip(vals[k:j:2], vals[k + 1 : j : 2], strict=True))
-                append(d if _STR.issuperset(map(type, d)) else _text_keys(d))
-                i = j
-            else:
-                v, i = _dec(vals, i)
-                append(v)
-        return items, i
-    if kind == FLIST:
-        return list(vals[i : i + n]), i + n
-    if kind == NIL:
-        return None, i
-    if kind == BYTES:
-        return vals[i].encode("latin-1"), i + 1
-    if kind == FMAP:
-        j = i + n
-        return dict(zip(vals[i:j], vals[j : j + n], strict=True)), j + n
-    raise InvalidMessage(f"malformed value from Lua: unknown kind {kind!r} at position {i - 2}")
+    result: list[Any] = _core.impl.lua_encode_values(values)
+    return result
 
 
 def decode_values(vals: Sequence[Any], start: int = 0) -> list[Any]:
-    """The Python values encoded in the flat sequence ``vals[start:]``."""
-    out: list[Any] = []
-    i, end = start, len(vals)
-    while i < end:
-        value, i = _dec(vals, i)
-        out.append(value)
-    return out
+    """The Python values encoded in the flat sequence ``vals[start:]``.
+
+    Raises:
+        InvalidMessage: ``vals`` is not a well-formed encoding (it ends inside a value, a
+            table code or kind is wrong, tables nest deeper than 200 levels, a map key is
+            unusable).
+    """
+    result: list[Any] = _core.impl.lua_decode_values(vals, start)
+    return result
