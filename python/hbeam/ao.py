@@ -1151,8 +1151,10 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
     results as the resolver does. A device may compile its own function for the key: a
     module attribute ``plan(base, key, opts)`` (a host hook, not a key) returning
     ``f(msg, req)`` that returns what the device function would, or None to decline
-    (``stack@1.0`` compiles its fold this way); a device whose info depends on the
-    message may have a plan too, which then checks each message against ``base``. A
+    (the step then calls the device function itself); ``stack@1.0`` compiles its fold
+    and ``patch@1.0`` its move this way. A device whose info depends on the message may
+    have a plan too, which then checks each message against ``base`` (no step when it
+    declines). A
     message with another ``device`` or a ``cache-control`` key, a request for another
     path, or any call after a device was (un)registered takes the full resolver.
 
@@ -1180,6 +1182,7 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
             if name is not None
             else _device.lookup(dev, key, base, ctx.opts)
         )
+        static = decision is not None
         if decision is None and callable(getattr(dev, "plan", None)):
             # message-dependent info: the device's plan checks messages against base
             decision = _device.lookup(dev, key, base, ctx.opts)
@@ -1197,8 +1200,8 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
     inner: Callable[[Any, Mapping[str, Any]], Any] | None = None
     if callable(plan) and not isinstance(decision.device, type):
         inner = plan(base, key, ctx.opts)
-        if inner is None:
-            return None
+        if inner is None and not static:
+            return None  # only the plan could check a message-dependent decision
     if inner is not None:
         # the device's compiled function, called as its plain function would be
         decision = _device.Decision("ok", decision.device, inner, 2, False, decision.volatile)

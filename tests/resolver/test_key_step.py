@@ -143,3 +143,93 @@ def test_the_compiled_fold_skips_the_router(
 
     monkeypatch.setattr(stack_device, "router", no_router)
     assert step(stack.set("passes", 2), req) == want
+
+
+def _patch_base(backend: ModuleType) -> Any:
+    return backend.Message(
+        {
+            "device": "patch@1.0",
+            "patch-from": "/results/outbox",
+            "patch-to": "/",
+            "cache": {"balances": {"a": "1"}},
+            "results": {
+                "outbox": {
+                    "1": {"target": "x", "action": "Debit-Notice"},
+                    "2": {"device": "patch@1.0", "cache": {"balances": {"b": "2"}}},
+                    "3": {"method": "PATCH", "cache": {"supply": "3"}},
+                }
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize("key", ["compute", "patches"])
+@pytest.mark.parametrize(
+    ("changes", "request_keys"),
+    [
+        ({}, {}),
+        ({}, {"patch-from": "/results"}),  # request settings come first
+        ({}, {"from": "/cache"}),
+        ({}, {"Patch-To": "/cache"}),  # found case-insensitively, as a plain read does
+        ({}, {"to": "/moved"}),
+        ({}, {"device": "message@1.0"}),
+        ({"patch-from": "/cache"}, {}),  # the message's own settings changed
+        ({"patch-to": "/cache"}, {}),
+        ({"patch-from": None, "from": "/results/outbox"}, {}),
+        ({"patch-from": "base:/results/outbox"}, {}),
+        ({"patch-from": "req:/body"}, {"body": {"1": {"method": "PATCH", "k": "v"}}}),
+        ({"results": {"outbox": []}}, {}),
+        ({"results": "not a map"}, {}),
+        ({"results": None}, {}),  # no source: not found
+        ({"device": "message@1.0"}, {}),  # another device: the resolver runs it
+        ({"priv": {"ao-volatile": True}}, {}),
+    ],
+)
+def test_the_compiled_patch_move_returns_what_the_resolver_returns(
+    backend: ModuleType, key: str, changes: dict[str, Any], request_keys: dict[str, Any]
+) -> None:
+    from hbeam._sentinels import UNSET
+
+    base = _patch_base(backend)
+    step = ao.key_step(base, key, opts=QUIET)
+    assert step is not None
+    msg = base.merge({k: UNSET if v is None else v for k, v in changes.items()})
+    req = backend.Message({"path": key, **request_keys})
+    want = _outcome(lambda: ao.resolve_key(msg, key, req, opts=QUIET))
+    got = _outcome(lambda: step(msg, req))
+    assert got == want
+
+
+def test_the_compiled_patch_move_is_one_core_call(
+    backend: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hbeam.devices import patch as patch_device
+
+    base = _patch_base(backend)
+    step = ao.key_step(base, "compute", opts=QUIET)
+    assert step is not None
+    req = backend.Message({"path": "compute", "slot": 1})
+    want = ao.resolve_key(base, "compute", req, opts=QUIET)
+
+    def no_general(*args: Any) -> Any:
+        raise AssertionError("the compiled move took the general path")
+
+    monkeypatch.setattr(patch_device, "_move", no_general)
+    monkeypatch.setattr(patch_device, "compute", no_general)
+    assert step(base, req) == want
+    assert want[1]["cache"]["balances"]["b"] == "2"
+    assert want[1]["cache"]["supply"] == "3"
+    assert list(want[1]["results"]["outbox"]) == ["1"]
+
+
+def test_no_compiled_patch_move_for_a_base_it_cannot_move_plainly(backend: ModuleType) -> None:
+    from hbeam.devices import patch as patch_device
+
+    base = _patch_base(backend)
+    assert patch_device.plan(base, "all", QUIET) is None
+    assert patch_device.plan(base.set("patch-from", "req:/x"), "compute", QUIET) is None
+    assert patch_device.plan(base.set("patch-to", "/cache"), "compute", QUIET) is None
+    assert patch_device.plan(base, "compute", {**QUIET, "on_step": print}) is None
+    # declining still compiles a step: it calls the device function as the resolver would
+    step = ao.key_step(base.set("patch-to", "/cache"), "compute", opts=QUIET)
+    assert step is not None

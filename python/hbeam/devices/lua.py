@@ -201,7 +201,9 @@ def _aos_message(req: Mapping[str, Any]) -> dict[str, Any]:
     msg: dict[str, Any] = {}
     body_is_map = type(body) is _core.impl.Message or isinstance(body, Mapping)
     if body_is_map:
-        for k, v in body.items():
+        # a core Message's to_dict is one call (its items view iterates entry by entry)
+        items = body.to_dict().items() if type(body) is _core.impl.Message else body.items()
+        for k, v in items:
             low = k.lower()
             if low == "commitments" or low.startswith("priv"):
                 continue

@@ -320,6 +320,92 @@ def _move_plain(base: Any, req: Any, opts: Any) -> Any:
     return _core.impl.apply_patches(base, list(segs), [])
 
 
+def _static_direct(base: Any, key: str, opts: Any) -> bool:
+    """Whether every message with ``base``'s device answers ``key`` with a plain read
+    (the device's info is static, so the decision does not depend on the message)."""
+    name = base.get("device")
+    try:
+        decision = _device.static_decision(name, key, base, opts) if type(name) is str else None
+    except AOError:
+        return False
+    return decision is not None and bool(decision.direct)
+
+
+def _all_direct(base: Any, keys: list[str], opts: Any) -> bool:
+    # (this module's ``all`` is the device key, not the builtin)
+    return not [k for k in keys if not _static_direct(base, k, opts)]
+
+
+def plan(base: Any, key: str, opts: Any = None) -> Any:
+    """Host hook for :func:`hbeam.ao.key_step` (not a key): ``compute`` / ``patches`` on
+    messages configured like ``base``, compiled — :func:`_move_plain`'s device checks
+    made once. The compiled function checks each call's request and settings against
+    ``base``'s and calls :func:`apply_patches`; anything else goes the general way. None
+    (no compiled function) for other keys or when ``base`` would not move plainly."""
+    M = _core.impl.Message
+    general = {"compute": compute, "patches": patches}.get(key)
+    if general is None or type(base) is not M or not _fast(opts):
+        return None
+    name = base.get("device")
+    try:
+        setter = _device.static_decision(name, "set", base, opts) if type(name) is str else None
+    except AOError:
+        return None
+    if (
+        setter is None
+        or setter.fun is not _message.set
+        or setter.status != "ok"
+        or setter.volatile
+        or not _all_direct(base, [k for keys in _SETTINGS for k in keys], opts)
+    ):
+        return None
+    found: list[Any] = []
+    for keys in _SETTINGS:
+        value: Any = NOT_FOUND
+        for k in keys:
+            value = _plain_read(base, k)
+            if value is not NOT_FOUND:
+                break
+        found.append("/" if value is NOT_FOUND else value)
+    segs = _setting_parts(found[0])
+    if (
+        not segs
+        or _setting_parts(found[1])
+        or segs[0].startswith(("base:", "req:"))
+        or not _static_direct(base, segs[0], opts)
+    ):
+        return None
+    source, from_setting, to_setting = list(segs), found[0], found[1]
+    apply_patches = _core.impl.apply_patches
+    read = _plain_read
+
+    def move(msg: Any, req: Any) -> Any:
+        # the key_step guard has checked msg's device (so the decisions above hold)
+        if (
+            type(req) is M
+            and type(msg) is M
+            and req.get("device") is None
+            and read(req, "patch-from") is NOT_FOUND
+            and read(req, "from") is NOT_FOUND
+            and read(req, "patch-to") is NOT_FOUND
+            and read(req, "to") is NOT_FOUND
+        ):
+            value = read(msg, "patch-from")
+            if value is NOT_FOUND:
+                value = read(msg, "from")
+            if (value if value is not NOT_FOUND else "/") == from_setting:
+                value = read(msg, "patch-to")
+                if value is NOT_FOUND:
+                    value = read(msg, "to")
+                if (value if value is not NOT_FOUND else "/") == to_setting:
+                    moved = apply_patches(msg, source, [])
+                    if moved is not None:
+                        return moved
+        return general(msg, req, opts)
+
+    return move
+
+
 def _move(mode: str, base: Any, req: Any, opts: Any) -> Any:
     M = _core.impl.Message
     if mode == "patches" and type(base) is M and _fast(opts):
@@ -388,6 +474,9 @@ def patches(base: Any, req: Any, opts: Any = None) -> Any:
 def compute(base: Any, req: Any, opts: Any = None) -> Any:
     """The execution-device hook: :func:`patches`."""
     return _move("patches", base, req, opts)
+
+
+info: Final[dict[str, Any]] = {"excludes": ["plan"]}
 
 
 def init(base: Any, req: Any = None, opts: Any = None) -> Any:

@@ -34,6 +34,7 @@ from hbeam.errors import AOError, DeviceError, InvalidMessage
 _UNROUTED = ("set", "keys", "prefetch")
 _RESTORE = ("device", "input-prefix", "output-prefix")
 _MAX_PASSES = 100
+_ABSENT: Any = object()
 
 
 def info(base: Any = None, req: Any = None, opts: Any = None) -> dict[str, Any]:
@@ -139,8 +140,8 @@ def _fold(
 
     impl = _core.impl
     original = {k: base.get(k) for k in _RESTORE}
-    had_pass = "pass" in base
-    old_pass = base.get("pass")
+    old_pass = base.get("pass", _ABSENT)
+    had_pass = old_pass is not _ABSENT
     msg = base if had_pass else base.set("pass", 1)
     max_passes = int(base.get("max-passes", _MAX_PASSES))
     index = 0
@@ -221,7 +222,8 @@ def plan(base: Any, key: str, opts: Any = None) -> Any:
     def fold(msg: Any, req: Any) -> Any:
         if _config(msg) != config or req.get("mode") is not None:
             return router(key, msg, req, opts)
-        request = (req if hasattr(req, "set") else M(req or {})).set("path", key)
-        return _fold(key, msg, request, opts, updates, steps)
+        if type(req) is not M or req.get("path") != key:
+            req = (req if hasattr(req, "set") else M(req or {})).set("path", key)
+        return _fold(key, msg, req, opts, updates, steps)
 
     return fold

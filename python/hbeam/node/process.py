@@ -417,8 +417,8 @@ class ProcessRuntime:
             sub.put(event)
 
 
-def _numbered_order(item: tuple[str, Any]) -> tuple[int, str]:
-    return (len(item[0]), item[0])
+def _numbered_key(key: str) -> tuple[int, str]:
+    return (len(key), key)
 
 
 def _is_map(value: Any) -> bool:
@@ -435,8 +435,9 @@ def _outbox(state: Any) -> list[tuple[str, Any]]:
     if outbox is None:
         return []
     if _is_map(outbox):
-        items = sorted(outbox.items(), key=_numbered_order)
-        return [(k, v) for k, v in items if _is_map(v)]
+        get = outbox.get  # keys then gets: a core Message's items view is slower
+        pairs = [(k, get(k)) for k in sorted(outbox, key=_numbered_key)]
+        return [(k, v) for k, v in pairs if _is_map(v)]
     if isinstance(outbox, list):
         return [(str(i + 1), v) for i, v in enumerate(outbox) if isinstance(v, Mapping)]
     return []
