@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import base64
 import threading
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from blake3 import blake3
 from hbeam import NOT_FOUND, StoreError
-from hbeam.node.scheduler import Scheduler
-from hbeam.store import LMDBStore, MemoryStore, Store
+from hbeam.errors import InvalidMessage
+from hbeam.node.scheduler import Scheduler, chain_step
+from hbeam.store import FSStore, LMDBStore, MemoryStore, Store
 
 PID = "P" * 43
 
 
-@pytest.fixture(params=["lmdb", "memory"])
+@pytest.fixture(params=["lmdb", "memory", "fs"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s: Store = LMDBStore(tmp_path / "db") if request.param == "lmdb" else MemoryStore()
+    if request.param == "lmdb":
+        s: Store = LMDBStore(tmp_path / "db")
+    elif request.param == "fs":
+        s = FSStore(tmp_path / "fs", durable=False)  # the same rules; fsyncs only cost time
+    else:
+        s = MemoryStore()
     yield s
     s.close()
 
@@ -107,6 +116,9 @@ class _FailingStore:
     def read(self, path: str) -> bytes | None:
         return self.inner.read(path)
 
+    def read_many(self, paths: Any) -> list[bytes | None]:
+        return self.inner.read_many(paths)
+
     def write_many(self, items: Any) -> None:
         if self.fail:
             self.fail -= 1
@@ -161,5 +173,96 @@ def test_assignments_read_a_range_in_order_within_a_byte_budget(
         small = sched.assignments(PID, 0, 149, max_bytes=5000)
         assert small == stored[: len(small)] and 1 < len(small) < 10
         assert sched.assignments(PID, 7, 149, max_bytes=1) == [stored[7]]  # at least one
+    finally:
+        sched.close()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_assignments_and_the_hash_chain_are_exactly_as_specified(
+    backend: ModuleType, store: Store
+) -> None:
+    """Every field, the stored bytes, and chain = blake3(previous chain ‖ raw message ID),
+    computed here from first principles — across calls and a new scheduler on the store."""
+    bodies: list[dict[str, Any]] = [{"n": i, "data": "x" * i} for i in range(5)]
+    sched = Scheduler(store, clock=lambda: 1_700_000_000.123)
+    try:
+        got = [*sched.schedule_many(PID, bodies[:2]), sched.schedule(PID, bodies[2])]
+    finally:
+        sched.close()
+    sched = Scheduler(store, clock=lambda: 1_700_000_000.123)
+    try:
+        got += sched.schedule_many(PID, bodies[3:])
+    finally:
+        sched.close()
+    chain = b""
+    for slot, (body, assignment) in enumerate(zip(bodies, got, strict=True)):
+        raw_id = blake3(backend.encode(backend.Message(body))).digest()
+        chain = blake3(chain + raw_id).digest()
+        assert assignment == {
+            "path": "compute",
+            "data-protocol": "ao",
+            "variant": "ao.N.1",
+            "type": "Assignment",
+            "process": PID,
+            "epoch": "0",
+            "slot": slot,
+            "timestamp": 1_700_000_000_123,
+            "block-height": 0,
+            "block-timestamp": 1_700_000_000,
+            "hash-chain": _b64(chain),
+            "message": _b64(raw_id),
+            "body": body,
+        }
+        assert store.read(f"assignments/{PID}/{slot}") == backend.encode(assignment)
+        assert chain_step(chain, _b64(raw_id)) == (
+            blake3(chain + raw_id).digest(),
+            _b64(blake3(chain + raw_id).digest()),
+        )
+    assert store.read(f"scheduler/{PID}/chain") == chain
+    assert store.read(f"scheduler/{PID}/current") == b"4"
+
+
+def test_a_request_that_fails_part_way_leaves_nothing_behind(
+    backend: ModuleType, store: Store
+) -> None:
+    def dedup_key(message: Mapping[str, Any]) -> str | None:
+        if "bad" in message:
+            raise ValueError("no key for this one")
+        key = message.get("key")
+        return key if isinstance(key, str) else None
+
+    sched = Scheduler(store, dedup_key=dedup_key)
+    try:
+        with pytest.raises(InvalidMessage, match=r"cannot schedule on P+: no key for this one"):
+            sched.schedule_many(PID, [{"key": "one"}, {"n": 1}, {"bad": True}])
+        assert sched.current(PID) == -1
+        assert store.read(f"assignments/{PID}/0") is None
+        assert store.read(f"dedup/{PID}/one") is None
+        other = sched.schedule(PID, {"n": "other"})
+        assert other["slot"] == 0
+        first = sched.schedule(PID, {"key": "one"})  # not mistaken for a repeat
+        assert first["slot"] == 1 and first["body"] == {"key": "one"}
+        assert sched.schedule(PID, {"key": "one"}) == first  # now it is one
+        assert sched.current(PID) == 1
+    finally:
+        sched.close()
+
+
+def test_transport_keys_go_however_the_message_is_given(backend: ModuleType, store: Store) -> None:
+    sched = Scheduler(store)
+    try:
+        cases: list[tuple[Any, dict[str, Any]]] = [
+            ({"action": "go", 1: "one"}, {"action": "go", "1": "one"}),
+            ({b"path": "/x", b"action": "go"}, {"action": "go"}),  # keys normalised first
+            ({"Path": "/x", "action": "go"}, {"Path": "/x", "action": "go"}),  # exact keys only
+            (OrderedDict(method="POST", action="go"), {"action": "go"}),
+            (backend.Message({"signature": "s", "action": "go"}), {"action": "go"}),
+            (backend.Message({"action": "go"}), {"action": "go"}),
+        ]
+        for given, scheduled in cases:
+            assert sched.schedule(PID, given)["body"] == scheduled
     finally:
         sched.close()

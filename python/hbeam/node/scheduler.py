@@ -7,7 +7,8 @@ assigns consecutive slots, writes all the assignments in one durable store commi
 
 * an acknowledged assignment is in a synced commit (a SIGKILL cannot lose it);
 * slots are consumed only by a successful commit, so they are gapless and unique whatever
-  fails — a failed commit fails every waiter in it with ``StoreError``;
+  fails — a failed commit fails every waiter in it with ``StoreError``, and a request that
+  fails on its own (a malformed message) leaves nothing in the commit it was part of;
 * callers that arrive while a commit is in flight share the next one (group commit), so
   64 concurrent schedulers run far above the store's synced-commit rate.
 
@@ -27,8 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-from blake3 import blake3
 
 from hbeam import _core
 from hbeam._sentinels import NOT_FOUND
@@ -85,16 +84,14 @@ _READ_GROUP = 64  # assignments read in one store transaction
 
 
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _b64(raw: bytes) -> str:
-    return binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(_TO_URLSAFE).decode()
+_PADDING = (b"", b"===", b"==", b"=")  # by length % 4
 
 
 def _unb64(text: str) -> bytes:
     data = text.encode("ascii").translate(_TO_STANDARD)
-    return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+    return binascii.a2b_base64(data + _PADDING[len(data) & 3])
 
 
 def chain_step(previous: bytes, message_id: str) -> tuple[bytes, str]:
@@ -103,8 +100,8 @@ def chain_step(previous: bytes, message_id: str) -> tuple[bytes, str]:
 
     Returns the raw 32 bytes and their base64url form (an assignment's ``hash-chain``).
     """
-    raw = blake3(previous + _unb64(message_id)).digest()
-    return raw, _b64(raw)
+    text = _core.impl.id(previous + _unb64(message_id))
+    return _unb64(text), text
 
 
 class Scheduler:
@@ -234,6 +231,8 @@ class Scheduler:
 
     def _commit(self, batch: list[_Request]) -> None:
         impl = _core.impl
+        make, encode, ident = impl.Message, impl.encode, impl.id
+        dedup_key = self._dedup_key
         writes: list[tuple[str, bytes]] = []
         results: list[list[Any]] = []
         # tentative cursors: applied only if the commit succeeds
@@ -241,55 +240,67 @@ class Scheduler:
         seen: dict[tuple[str, str], Any] = {}
         failed: dict[int, BaseException] = {}
         now_ms = int(self._clock() * 1000)
+        now_s = now_ms // 1000
         for index, request in enumerate(batch):
+            pid = request.pid
+            # a request that fails leaves nothing behind: not its writes, not its dedup
+            # records (its slots go to the next request)
+            mark = len(writes)
+            recorded: list[tuple[str, str]] = []
             try:
-                base = pending.get(request.pid) or self._cursor(request.pid)
-                cursor = _Cursor(base.current, base.chain)
+                base = pending.get(pid) or self._cursor(pid)
+                slot, chain = base.current, base.chain
+                prefix = f"assignments/{pid}/"
                 out: list[Any] = []
                 for message in request.messages:
-                    key = self._dedup_key(message)
+                    key = dedup_key(message)
                     if key is not None:
-                        previous = seen.get((request.pid, key))
+                        previous = seen.get((pid, key))
                         if previous is None:
-                            raw = self._store.read(f"dedup/{request.pid}/{key}")
+                            raw = self._store.read(f"dedup/{pid}/{key}")
                             if raw is not None:
-                                previous = self.assignment(request.pid, int(raw))
+                                previous = self.assignment(pid, int(raw))
                         if previous is not None and previous is not NOT_FOUND:
                             out.append(previous)
                             continue
-                    slot = cursor.current + 1
-                    message_id = impl.id(message)
-                    chain, chain_text = chain_step(cursor.chain, message_id)
-                    assignment = impl.Message(
+                    slot += 1
+                    message_id = ident(message)
+                    chain_text = ident(chain + _unb64(message_id))  # chain_step, inlined
+                    chain = _unb64(chain_text)
+                    assignment = make(
                         {
                             "path": "compute",
                             "data-protocol": "ao",
                             "variant": "ao.N.1",
                             "type": "Assignment",
-                            "process": request.pid,
+                            "process": pid,
                             "epoch": "0",
                             "slot": slot,
                             "timestamp": now_ms,
                             "block-height": 0,
-                            "block-timestamp": now_ms // 1000,
+                            "block-timestamp": now_s,
                             "hash-chain": chain_text,
                             "message": message_id,
                             "body": message,
                         }
                     )
-                    writes.append((f"assignments/{request.pid}/{slot}", impl.encode(assignment)))
+                    writes.append((prefix + str(slot), encode(assignment)))
                     if key is not None:
-                        writes.append((f"dedup/{request.pid}/{key}", str(slot).encode()))
-                        seen[(request.pid, key)] = assignment
-                    cursor = _Cursor(slot, chain)
+                        writes.append((f"dedup/{pid}/{key}", str(slot).encode()))
+                        seen[(pid, key)] = assignment
+                        recorded.append((pid, key))
                     out.append(assignment)
-                pending[request.pid] = cursor
+                pending[pid] = _Cursor(slot, chain)
                 results.append(out)
-            except AOError as exc:
-                failed[index] = exc
-                results.append([])
             except Exception as exc:  # a malformed message must not kill the sequencer
-                failed[index] = InvalidMessage(f"cannot schedule on {request.pid}: {exc}")
+                del writes[mark:]
+                for done in recorded:
+                    seen.pop(done, None)
+                failed[index] = (
+                    exc
+                    if isinstance(exc, AOError)
+                    else InvalidMessage(f"cannot schedule on {pid}: {exc}")
+                )
                 results.append([])
         for pid, cursor in pending.items():
             writes.append((f"scheduler/{pid}/current", str(cursor.current).encode()))
@@ -318,6 +329,15 @@ class Scheduler:
 
 def _clean(message: Mapping[str, Any]) -> Any:
     """The message as it is scheduled: a core Message without transport keys."""
+    if type(message) is dict and TRANSPORT_KEYS.isdisjoint(message):
+        # the common case, checked in C: text keys stay as they are when normalised, so
+        # none of them can become a transport key (join fails on any other key)
+        try:
+            "".join(message)
+        except TypeError:
+            pass
+        else:
+            return _core.impl.Message(message)
     if not isinstance(message, Mapping):
         raise InvalidMessage(
             f"can only schedule a message (a mapping), not {type(message).__name__}"

@@ -81,6 +81,7 @@ class Node(NamedTuple):
 
 
 _GROUP_NODE = Node(GROUP, b"")
+_new_node = tuple.__new__  # Node(kind, data) without the Python-level __new__ (hot loops)
 
 
 # What a write accepts: bytes, or a bytes-like object stored as its bytes.
@@ -109,8 +110,9 @@ class Group(NamedTuple):
 
 Op: TypeAlias = Write | Link | Group
 
-# A validated operation: (kind, segments, payload) with payload = data | target path | b"".
-_Planned: TypeAlias = tuple[str, tuple[str, ...], bytes]
+# A validated operation: (kind, parent segments, name, payload) with payload = data |
+# target path | b"".  Consecutive operations under one parent share its tuple.
+_Planned: TypeAlias = tuple[str, tuple[str, ...], str, bytes]
 
 
 def split_path(path: str | Sequence[str], *, allow_root: bool = False) -> tuple[str, ...]:
@@ -122,10 +124,21 @@ def split_path(path: str | Sequence[str], *, allow_root: bool = False) -> tuple[
             ``MAX_SEGMENT_BYTES``, or the empty path where the root is not allowed.
     """
     if isinstance(path, str):
-        if path == "":
-            segs: tuple[str, ...] = ()
-        else:
+        if path:
+            # the common case in one pass: a path whose UTF-8 form fits in one segment's
+            # limit has no segment over it, and encoding it whole proves every segment is
+            # valid text; only empty segments remain to look for
+            try:
+                fits = (len(path) if path.isascii() else len(path.encode("utf-8"))) <= (
+                    MAX_SEGMENT_BYTES
+                )
+            except UnicodeEncodeError:
+                fits = False
             segs = tuple(path.split("/"))
+            if fits and "" not in segs:
+                return segs
+        else:
+            segs = ()
     elif isinstance(path, (list, tuple)):
         for i, seg in enumerate(path, 1):
             if not isinstance(seg, str):
@@ -173,6 +186,19 @@ class View(Protocol):
     def children(self, key: str) -> Iterable[str]:
         """The names of the nodes directly below ``key``, any order, no duplicates."""
         ...
+
+    def lookup(self, key: str) -> Node | None:
+        """What occupies ``key``: its node, else a group node when something is stored
+        below it (an implicit group), else None — ``node`` and ``has_children`` in one."""
+        ...
+
+
+def _lookup(view: View, key: str) -> Node | None:
+    """``View.lookup`` from ``node`` and ``has_children`` (for views with nothing faster)."""
+    found = view.node(key)
+    if found is None and view.has_children(key):
+        return _GROUP_NODE
+    return found
 
 
 def _target(link: Node, key: str, where: str) -> tuple[str, ...]:
@@ -251,6 +277,13 @@ class Overlay:
     def has_children(self, key: str) -> bool:
         return key in self.dirs or self._base.has_children(key)
 
+    def lookup(self, key: str) -> Node | None:
+        found = self.puts.get(key)
+        if found is not None:
+            return found
+        # a key with puts below it is a group here (no value or link can have children)
+        return _GROUP_NODE if key in self.dirs else self._base.lookup(key)
+
     def children(self, key: str) -> Iterable[str]:
         names = set(self._base.children(key))
         prefix = key + "/" if key else ""
@@ -261,8 +294,11 @@ class Overlay:
 
     def put(self, key: str, node: Node) -> None:
         self.puts[key] = node
-        segs = key.split("/")
-        self.dirs.update(_join(segs[:i]) for i in range(1, len(segs)))
+        # ``dirs`` holds every prefix of every put, so a known parent has its prefixes too
+        parent = key.rpartition("/")[0]
+        if parent and parent not in self.dirs:
+            segs = key.split("/")
+            self.dirs.update(_join(segs[:i]) for i in range(1, len(segs)))
 
     def merge(self, other: Overlay) -> None:
         """Adopt ``other``'s puts (``other`` was layered on this overlay)."""
@@ -270,21 +306,48 @@ class Overlay:
         self.dirs |= other.dirs
 
 
-def _validate_ops(ops: Iterable[Op]) -> list[_Planned]:
+def _validate_ops(
+    ops: Iterable[Op | tuple[str | Sequence[str], BytesLike]], *, pairs: bool = False
+) -> list[_Planned]:
+    """The operations checked and in planned form.  With ``pairs`` (``write_many``) a plain
+    ``(path, data)`` tuple is taken as ``Write(path, data)``."""
     out: list[_Planned] = []
+    append = out.append
+    head: str | None = None  # the parent of the last short text path, and its segments
+    parent: tuple[str, ...] = ()
     for op in ops:
-        if isinstance(op, Write):
-            data = op.data
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise StoreError(
-                    f"store write of {op.path!r}: data must be bytes, not {type(data).__name__}"
-                )
-            out.append((VALUE, split_path(op.path), bytes(data)))
+        if (pairs and type(op) is tuple) or isinstance(op, Write):
+            path, data = cast("tuple[str | Sequence[str], BytesLike]", op)
+            if type(data) is not bytes:
+                if not isinstance(data, (bytes, bytearray, memoryview)):
+                    raise StoreError(
+                        f"store write of {path!r}: data must be bytes, not {type(data).__name__}"
+                    )
+                data = bytes(data)
+            # split_path's common case inline: short ASCII text, parent as the last one's
+            if type(path) is str and path.isascii() and len(path) <= MAX_SEGMENT_BYTES:
+                up, sep, name = path.rpartition("/")
+                if not name:
+                    split_path(path)  # raises the error for it
+                if not sep:
+                    append((VALUE, (), name, data))
+                    continue
+                if up != head:
+                    segs = tuple(up.split("/"))
+                    if "" in segs:
+                        split_path(path)  # raises the error for it
+                    head, parent = up, segs
+                append((VALUE, parent, name, data))
+                continue
+            segs = split_path(path)
+            append((VALUE, segs[:-1], segs[-1], data))
         elif isinstance(op, Link):
-            target = _join(split_path(op.existing))
-            out.append((LINK, split_path(op.new), target.encode("utf-8")))
+            target = _join(split_path(op.existing)).encode("utf-8")
+            segs = split_path(op.new)
+            append((LINK, segs[:-1], segs[-1], target))
         elif isinstance(op, Group):
-            out.append((GROUP, split_path(op.path), b""))
+            segs = split_path(op.path)
+            append((GROUP, segs[:-1], segs[-1], b""))
         else:
             raise StoreError(f"unknown store operation {op!r}: expected Write, Link or Group")
     return out
@@ -301,56 +364,82 @@ def plan(view: Overlay, ops: Sequence[_Planned], where: str) -> None:
     Raises:
         StoreError: a rule is broken; names the path and the store.
     """
-    # many writes share a parent (assignments/<pid>/<slot>...): resolve each parent once,
-    # forgetting them all after a link or group, or a value landing on one of them (as
-    # written or as resolved) or above
-    parents: dict[tuple[str, ...], tuple[tuple[str, ...], Node | None]] = {}
-    for kind, segs, payload in ops:
-        original = _join(segs)
-        known = parents.get(segs[:-1])
-        if known is None:
-            known = _resolve(view, segs[:-1], original, where, write=True)
-            parents[segs[:-1]] = known
-        parent, parent_node = known
-        if parent_node is not None and parent_node.kind != GROUP:
-            raise StoreError(
-                f"cannot write {original!r} in {where}: {_join(parent)!r} is a value, not a group",
-                path=original,
-            )
-        key = _join((*parent, segs[-1]))
-        existing = view.node(key)
+    # Many writes share a parent (assignments/<pid>/<slot>...): each parent is resolved
+    # once, and a cached resolution holds until a link is put, or a value lands on a
+    # cached parent (as written or as resolved) or above one.  The last can only happen
+    # to a parent resolved through a link: a parent resolved without links has something
+    # below it once an operation under it succeeded, so a value there is refused.
+    # Runs of operations under one parent share its tuple (see _validate_ops), and the
+    # overlay's puts and dirs are used directly: this loop runs once per operation.
+    puts, dirs, below = view.puts, view.dirs, view._base.lookup
+    parents: dict[tuple[str, ...], tuple[tuple[str, ...], str, str]] = {}
+    linked = False  # some cached parent was resolved through a link
+    last: tuple[str, ...] | None = None  # the literal parent of the previous operation
+    known: tuple[tuple[str, ...], str, str] = ((), "", "")
+    for kind, literal, name, payload in ops:
+        if literal is not last:
+            cached = parents.get(literal)
+            if cached is None:
+                original = _join((*literal, name))
+                parent, parent_node = _resolve(view, literal, original, where, write=True)
+                if parent_node is not None and parent_node.kind != GROUP:
+                    raise StoreError(
+                        f"cannot write {original!r} in {where}: {_join(parent)!r} is a value, "
+                        "not a group",
+                        path=original,
+                    )
+                head = _join(parent)
+                cached = parents[literal] = (parent, head, head + "/" if parent else "")
+                if parent != literal:
+                    linked = True
+            known, last = cached, literal
+        parent, head, prefix = known
+        key = prefix + name
+        # Overlay.lookup: a key with puts below it is a group (a value or link has none)
+        existing = puts.get(key)
+        if existing is None:
+            existing = _GROUP_NODE if key in dirs else below(key)
         if kind == GROUP:
             if existing is None:
-                if not view.has_children(key):
-                    view.put(key, _GROUP_NODE)
+                view.put(key, _GROUP_NODE)
                 continue
             if existing.kind == GROUP:
                 continue
             if existing.kind == LINK:
-                target, target_node = _resolve(view, (*parent, segs[-1]), original, where)
+                target, target_node = _resolve(
+                    view, (*parent, name), _join((*literal, name)), where
+                )
                 if (target_node is not None and target_node.kind == GROUP) or (
                     target_node is None and view.has_children(_join(target))
                 ):
                     continue
             raise StoreError(
-                f"cannot make group {original!r} in {where}: a "
+                f"cannot make group {_join((*literal, name))!r} in {where}: a "
                 f"{'value' if existing.kind == VALUE else 'link'} is there",
                 path=key,
             )
-        if (existing is not None and existing.kind == GROUP) or (
-            existing is None and view.has_children(key)
-        ):
+        if existing is not None and existing.kind == GROUP:
             what = "write" if kind == VALUE else "link"
-            raise StoreError(f"cannot {what} {original!r} in {where}: it is a group", path=key)
-        view.put(key, Node(kind, payload))
-        if parents:
-            written = (*parent, segs[-1])
+            raise StoreError(
+                f"cannot {what} {_join((*literal, name))!r} in {where}: it is a group", path=key
+            )
+        # Overlay.put, knowing the parent: once it is in ``dirs`` so are its prefixes
+        puts[key] = _new_node(Node, (kind, payload))
+        if head and head not in dirs:
+            dirs.add(head)
+            dirs.update(iter_prefixes(head))
+        if kind != VALUE:
+            parents.clear()
+            linked, last = False, None
+        elif linked:
+            written = (*parent, name)
             n = len(written)
-            if kind != VALUE or any(
+            if any(
                 (len(p) >= n and p[:n] == written) or (len(r) >= n and r[:n] == written)
-                for p, (r, _) in parents.items()
+                for p, (r, _, _) in parents.items()
             ):
                 parents.clear()
+                linked, last = False, None
 
 
 class _Request:
@@ -514,7 +603,8 @@ def plan_batch(view: View, batch: list[_Request], where: str) -> Overlay:
     combined = Overlay(view)
     for req in batch:
         req.error = None
-        own = Overlay(combined)
+        # while nothing is planned yet, layer straight on the store's view (one level less)
+        own = Overlay(combined if combined.puts else view)
         try:
             plan(own, req.ops, where)
         except AOError as exc:
@@ -612,14 +702,19 @@ class Store(abc.ABC):
     ) -> None:
         """Store several values (pairs or operations) in one atomic, durable commit."""
         pairs = items.items() if isinstance(items, Mapping) else items
-        ops: list[Op] = []
+        ops: list[Op | tuple[str | Sequence[str], BytesLike]] = []
         for item in pairs:
-            if isinstance(item, (Write, Link, Group)):
+            if type(item) is tuple and len(item) == 2:
+                # validated as Write(path, data), without building one
+                ops.append(cast("tuple[str | Sequence[str], BytesLike]", item))
+            elif isinstance(item, (Write, Link, Group)):
                 ops.append(item)
             else:
                 path, data = cast("tuple[str | Sequence[str], BytesLike]", item)
                 ops.append(Write(path, data))
-        self.commit(ops)
+        planned = _validate_ops(ops, pairs=True)
+        if planned:
+            self._submit(planned)
 
     def commit(self, ops: Iterable[Op], *, wait: bool = True) -> None:
         """Apply ``Write``/``Link``/``Group`` operations in one atomic, durable commit.

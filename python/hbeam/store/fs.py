@@ -183,6 +183,10 @@ class _FSView:
     def has_children(self, key: str) -> bool:
         return next(self._names(key), None) is not None
 
+    def lookup(self, key: str) -> Node | None:
+        # a group is a directory, so what has children is a node here already
+        return self.node(key)
+
     def children(self, key: str) -> Iterable[str]:
         return set(self._names(key))
 
@@ -221,10 +225,11 @@ class FSStore(Store):
 
     def _submit(self, ops: list[_Planned], wait: bool = True) -> None:
         self._check_open()
-        for kind, segs, payload in ops:
+        for kind, parent, name, payload in ops:
             if kind == LINK and len(payload) * 3 + len(_LINK_PREFIX) > _LINK_LIMIT:
                 raise StoreError(
-                    f"cannot link {'/'.join(segs)!r} in {self.where}: the target path is "
+                    f"cannot link {'/'.join((*parent, name))!r} in {self.where}: the target "
+                    "path is "
                     f"{len(payload)} bytes (FSStore links hold at most about "
                     f"{_LINK_LIMIT // 3})"
                 )

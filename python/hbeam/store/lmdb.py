@@ -5,7 +5,9 @@ Layout: one key per node, the path's UTF-8 bytes; the value is a kind byte (``v`
 most 511 bytes, so a longer path is stored under its first 478 bytes + ``0xFF`` + a 32-byte
 BLAKE2b of the whole path (``0xFF`` never occurs in UTF-8, so the two forms cannot clash);
 its value then starts with the upper-case kind byte and carries the full path.  Children
-are found by a prefix scan of ``"<path>/"``.
+are found by a prefix scan of ``"<path>/"`` (and, for a path past the cut, of the long keys
+under its first 478 bytes); what occupies a key — a node, an implicit group or nothing — is
+usually one cursor seek (``lookup``), so a commit costs one seek per written key.
 
 Durability: every commit is synced (``sync=True, metasync=True``) unless ``durable=False``.
 Concurrent writers share commits (:class:`~hbeam.store.base.GroupCommit`): one fsync
@@ -36,10 +38,12 @@ import lmdb
 
 from hbeam.errors import StoreError
 from hbeam.store.base import (
+    _GROUP_NODE,
     GroupCommit,
     Node,
     Store,
     View,
+    _lookup,
     _Planned,
     _Request,
     plan_batch,
@@ -58,6 +62,8 @@ _CUT = _KEY_LIMIT - 1 - _DIGEST
 _LONG = 0xFF
 _KINDS = {ord("v"): "v", ord("g"): "g", ord("l"): "l"}
 _LONG_KINDS = {ord("V"): "v", ord("G"): "g", ord("L"): "l"}
+_KIND_BYTES = {"v": b"v", "g": b"g", "l": b"l"}
+_SLASH = ord("/")
 _MARKER = "hbeam-store"
 _MARKER_TEXT = b"hbeam LMDB store, format 1\n"
 
@@ -76,6 +82,16 @@ def _db_value(path: bytes, node: Node) -> bytes:
     if len(path) <= _KEY_LIMIT:
         return node.kind.encode() + node.data
     return node.kind.upper().encode() + len(path).to_bytes(4, "big") + path + node.data
+
+
+def _stored_node(raw: bytes, key: str, where: str) -> Node:
+    """The node an entry's value holds (its first byte is the kind)."""
+    kind = _KINDS.get(raw[0]) if raw else None
+    if kind is None:
+        raise StoreError(
+            f"corrupt entry {key!r} in {where}: unknown kind byte {raw[:1]!r}", path=key
+        )
+    return Node(kind, raw[1:])
 
 
 def _long_path(raw: bytes, where: str) -> bytes:
@@ -126,11 +142,18 @@ class _Gate:
 class _TxnView:
     """The node-level view of one LMDB transaction."""
 
-    __slots__ = ("_txn", "_where")
+    __slots__ = ("_cur", "_txn", "_where")
 
     def __init__(self, txn: Any, where: str) -> None:
         self._txn = txn
         self._where = where
+        self._cur: Any = None  # one cursor for the point probes, made on first use
+
+    def _cursor(self) -> Any:
+        cur = self._cur
+        if cur is None:
+            cur = self._cur = self._txn.cursor()
+        return cur
 
     def node(self, key: str) -> Node | None:
         path = key.encode("utf-8")
@@ -138,13 +161,7 @@ class _TxnView:
         if raw is None:
             return None
         if len(path) <= _KEY_LIMIT:
-            kind = _KINDS.get(raw[0]) if raw else None
-            if kind is None:
-                raise StoreError(
-                    f"corrupt entry {key!r} in {self._where}: unknown kind byte {raw[:1]!r}",
-                    path=key,
-                )
-            return Node(kind, raw[1:])
+            return _stored_node(raw, key, self._where)
         stored = _long_path(raw, self._where)
         if stored != path:
             return None
@@ -156,26 +173,29 @@ class _TxnView:
         names: set[bytes] = set()
         cur = self._txn.cursor()
         try:
-            if len(prefix) <= _CUT:
-                found = cur.set_range(prefix)
-                while found:
-                    k = cur.key()
-                    if not k.startswith(prefix):
-                        break
-                    if _is_long(k):
-                        full = _long_path(cur.value(), self._where)
-                        names.add(full[len(prefix) :].split(b"/", 1)[0])
-                        if first_only:
-                            break
-                        found = cur.next()
-                        continue
-                    name, sep, _ = k[len(prefix) :].partition(b"/")
-                    names.add(name)
+            # children stored under their own path (every one, up to _KEY_LIMIT bytes);
+            # with a prefix within the cut, long keys (which keep the path's first _CUT
+            # bytes) are in this range too
+            found = cur.set_range(prefix) if len(prefix) < _KEY_LIMIT else False
+            while found:
+                k = cur.key()
+                if not k.startswith(prefix):
+                    break
+                if _is_long(k):
+                    full = _long_path(cur.value(), self._where)
+                    names.add(full[len(prefix) :].split(b"/", 1)[0])
                     if first_only:
                         break
-                    # below `name`: jump past every "<prefix><name>/…" key ('0' follows '/')
-                    found = cur.set_range(prefix + name + b"0") if sep else cur.next()
-            else:
+                    found = cur.next()
+                    continue
+                name, sep, _ = k[len(prefix) :].partition(b"/")
+                names.add(name)
+                if first_only:
+                    break
+                # below `name`: jump past every "<prefix><name>/…" key ('0' follows '/')
+                found = cur.set_range(prefix + name + b"0") if sep else cur.next()
+            if len(prefix) > _CUT and not (first_only and names):
+                # long children: under the cut prefix, each naming its full path
                 head = prefix[:_CUT] + b"\xff"
                 found = cur.set_range(head)
                 while found and cur.key().startswith(head):
@@ -190,7 +210,34 @@ class _TxnView:
         return {n.decode("utf-8") for n in names}
 
     def has_children(self, key: str) -> bool:
-        return bool(self._scan(key, True))
+        prefix = key.encode("utf-8") + b"/" if key else b""
+        if len(prefix) > _CUT:
+            return bool(self._scan(key, True))
+        # a long key keeps its path's first _CUT bytes, so it starts with the prefix too
+        cur = self._cursor()
+        return bool(cur.set_range(prefix)) and cur.key().startswith(prefix)
+
+    def lookup(self, key: str) -> Node | None:
+        path = key.encode("utf-8")
+        if len(path) >= _CUT:
+            return _lookup(self, key)
+        # one seek: the first key at or after ``path`` is ``path`` itself (a node), or
+        # "<path>/…" (an implicit group), or a key that leaves no room for "<path>/…"
+        # before it — unless it is "<path>" + a byte below "/", which needs a second look
+        cur = self._cursor()
+        if not cur.set_range(path):
+            return None
+        found = cur.key()
+        if found == path:
+            raw = cur.value()
+            return _stored_node(raw, key, self._where)
+        if found.startswith(path):
+            after = found[len(path)]
+            if after == _SLASH:
+                return _GROUP_NODE
+            if after < _SLASH and self.has_children(key):
+                return _GROUP_NODE
+        return None
 
     def children(self, key: str) -> Iterable[str]:
         return self._scan(key, False)
@@ -357,9 +404,20 @@ class _Env:
             try:
                 combined = plan_batch(_TxnView(txn, self.where), batch, self.where)
                 puts = len(combined.puts)
-                for key, node in combined.puts.items():
-                    path = key.encode("utf-8")
-                    txn.put(_db_key(path), _db_value(path, node))
+                paths = [key.encode("utf-8") for key in combined.puts]
+                if paths and max(map(len, paths)) <= _KEY_LIMIT:
+                    # every key short: stored as itself, all in one call
+                    kinds = _KIND_BYTES
+                    txn.cursor().putmulti(
+                        zip(
+                            paths,
+                            [kinds[kind] + data for kind, data in combined.puts.values()],
+                            strict=True,
+                        )
+                    )
+                else:
+                    for path, node in zip(paths, combined.puts.values(), strict=True):
+                        txn.put(_db_key(path), _db_value(path, node))
                 txn.commit()
                 return
             except lmdb.MapFullError as exc:

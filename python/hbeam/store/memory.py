@@ -7,7 +7,16 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from hbeam.store.base import Node, Overlay, Store, View, _Planned, iter_prefixes, plan
+from hbeam.store.base import (
+    _GROUP_NODE,
+    Node,
+    Overlay,
+    Store,
+    View,
+    _Planned,
+    iter_prefixes,
+    plan,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -28,6 +37,12 @@ class _DictView:
 
     def has_children(self, key: str) -> bool:
         return bool(self._children.get(key))
+
+    def lookup(self, key: str) -> Node | None:
+        found = self._nodes.get(key)
+        if found is None and self._children.get(key):
+            return _GROUP_NODE
+        return found
 
     def children(self, key: str) -> Iterable[str]:
         return list(self._children.get(key, ()))
@@ -58,11 +73,17 @@ class MemoryStore(Store):
             self._check_open()
             overlay = Overlay(self._view)
             plan(overlay, ops, self.where)
+            children = self._children
             for key, node in overlay.puts.items():
                 self._nodes[key] = node
+                head, _, name = key.rpartition("/")
+                known = children.get(head)
+                if known is not None:  # its parent is listed, and so are the parent's
+                    known.add(name)
+                    continue
                 parent = ""
                 for prefix in (*iter_prefixes(key), key):
-                    self._children.setdefault(parent, set()).add(prefix.rsplit("/", 1)[-1])
+                    children.setdefault(parent, set()).add(prefix.rsplit("/", 1)[-1])
                     parent = prefix
 
     def close(self) -> None:
