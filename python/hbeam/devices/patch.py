@@ -266,6 +266,7 @@ def _order(key: str) -> tuple[int, int, str]:
 
 
 _SETTINGS: Final = (("patch-from", "from"), ("patch-to", "to"))
+_PATCH_FROM, _FROM, _PATCH_TO, _TO = (["patch-from"], ["from"], ["patch-to"], ["to"])
 _PARTS: dict[str, list[str]] = {}  # setting text -> its segments (settings repeat)
 
 
@@ -385,10 +386,11 @@ def plan(base: Any, key: str, opts: Any = None) -> Any:
             type(req) is M
             and type(msg) is M
             and req.get("device") is None
-            and read(req, "patch-from") is NOT_FOUND
-            and read(req, "from") is NOT_FOUND
-            and read(req, "patch-to") is NOT_FOUND
-            and read(req, "to") is NOT_FOUND
+            # (get_path of one key is _plain_read in one call: exact, else case-folded)
+            and req.get_path(_PATCH_FROM, NOT_FOUND) is NOT_FOUND
+            and req.get_path(_FROM, NOT_FOUND) is NOT_FOUND
+            and req.get_path(_PATCH_TO, NOT_FOUND) is NOT_FOUND
+            and req.get_path(_TO, NOT_FOUND) is NOT_FOUND
         ):
             value = read(msg, "patch-from")
             if value is NOT_FOUND:

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hbeam import _core
+from hbeam import _core, ao
 from hbeam import device as _device
 from hbeam._sentinels import NOT_FOUND, UNSET
 from hbeam.errors import AOError, DeviceError, InvalidMessage
@@ -106,8 +106,6 @@ def _updates(base: Any, stack: list[tuple[str, Any]]) -> list[dict[str, Any]]:
 
 
 def router(key: str, base: Any, req: Any, opts: Any) -> Any:
-    from hbeam import ao
-
     impl = _core.impl
     request = (req if hasattr(req, "set") else impl.Message(req or {})).set("path", key)
     mode = str(request.get("mode") or base.get("mode") or "Fold").lower()
@@ -136,8 +134,6 @@ def _fold(
 ) -> Any:
     """The Fold of ``key`` over the devices (``updates``), each resolved with
     ``ao.resolve_key`` or, where ``steps`` has one, with its compiled step."""
-    from hbeam import ao
-
     impl = _core.impl
     original = {k: base.get(k) for k in _RESTORE}
     old_pass = base.get("pass", _ABSENT)
@@ -203,8 +199,6 @@ def plan(base: Any, key: str, opts: Any = None) -> Any:
     step per device (see ``key_step``) fixed once. A message configured differently, or
     a request with a ``mode``, goes through :func:`router`. None for a Map stack or one
     with ``stack-keys`` (the router then runs as it is)."""
-    from hbeam import ao
-
     mode = base.get("mode")
     if key in _UNROUTED or base.get("stack-keys") is not None:
         return None

@@ -362,10 +362,12 @@ class ProcessRuntime:
         )
 
     def _remember(self, slot: int, state: Any) -> None:
-        self._states[slot] = state
-        self._states.move_to_end(slot)
-        while len(self._states) > _STATE_LRU:
-            self._states.popitem(last=False)
+        states = self._states
+        if slot in states:
+            states.move_to_end(slot)
+        states[slot] = state
+        while len(states) > _STATE_LRU:
+            states.popitem(last=False)
 
     def _snapshot(self, slot: int, state: Any) -> None:
         blobs: dict[str, bytes] = {}
@@ -410,6 +412,8 @@ class ProcessRuntime:
             self.node.write_async([(f"scheduler/{self.pid}/pushed", str(slot).encode())])
 
     def _notify(self, slot: int) -> None:
+        if not self._subscribers:  # (a racing subscribe only waits for the next slot)
+            return
         event = {"process": self.pid, "slot": slot}
         with self._sub_lock:
             subs = list(self._subscribers)

@@ -663,7 +663,11 @@ class Store(abc.ABC):
         out: builtins.list[bytes | None] = []
         with self._reading() as view:
             for path in paths:
-                _, node = _resolve(view, split_path(path), path, self.where)
+                segs = split_path(path)
+                # a node at the literal path needs no resolving (see _resolve)
+                node = view.node(path if type(path) is str else _join(segs))
+                if node is None or node.kind == LINK:
+                    _, node = _resolve(view, segs, path, self.where)
                 out.append(node.data if node is not None and node.kind == VALUE else None)
         return out
 
