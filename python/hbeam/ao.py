@@ -1225,14 +1225,16 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
         local.depth = depth + 1
         try:
             status, value = _execute(decision, key, msg, req, ctx)
-            if status == "ok" and _is_subresolution(value):
+            if status == "ok" and type(value) is tuple and _is_subresolution(value):
                 status, value = _guard(lambda: _run(list(value[1]), ctx), "resolve")
         finally:
             local.depth = depth
         if status != "ok":
             return status, _without_hashpath(value, ctx)
-        if type(value) is M or isinstance(value, Mapping):
-            value = _link(value, None, volatile_key or _tainted(msg), ctx)
+        if (volatile_key or _tainted(msg)) and (type(value) is M or isinstance(value, Mapping)):
+            # hash paths are ignored here: _link only marks an unmarked result volatile
+            if type(value) is not M or not _tainted(value):
+                value = _link(value, None, True, ctx)
         return "ok", value
 
     return step
