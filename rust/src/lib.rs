@@ -49,6 +49,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(luaflat::lua_decode_values, m)?)?;
     m.add_function(wrap_pyfunction!(luaflat::lua_encode_map, m)?)?;
     m.add_function(wrap_pyfunction!(luaflat::lua_encode_values, m)?)?;
+    m.add_function(wrap_pyfunction!(luaflat::lua_payload_bound, m)?)?;
     message::register(m.py())?;
     Ok(())
 }

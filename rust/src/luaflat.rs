@@ -666,3 +666,52 @@ pub fn lua_encode_map<'py>(
     }
     lua_encode_values(py, PyTuple::new(py, [value])?.as_any())
 }
+
+/// `4 * sum(len(x) for x in values if type(x) in (str, bytes))`: an upper bound of the
+/// bytes Lua allocates for the strings of a flat sequence (a character is at most 4 UTF-8
+/// bytes). Counted in `u128`, so the result is exact for any real sequence.
+#[pyfunction]
+pub fn lua_payload_bound<'py>(values: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    /// `len(x)` of an exact `str` or `bytes`, else 0 (runs no Python code).
+    #[inline]
+    fn size(x: &Bound<'_, PyAny>) -> PyResult<usize> {
+        if x.is_exact_instance_of::<PyString>() {
+            x.len()
+        } else if let Ok(b) = x.cast_exact::<PyBytes>() {
+            Ok(b.as_bytes().len())
+        } else {
+            Ok(0)
+        }
+    }
+    let py = values.py();
+    let mut total: u128 = 0;
+    if let Ok(l) = values.cast_exact::<PyList>() {
+        // borrowed items: `size` runs no Python code, so the list cannot change meanwhile
+        for i in 0..l.len() {
+            let Ok(i) = pyo3::ffi::Py_ssize_t::try_from(i) else {
+                break;
+            };
+            // SAFETY: `l` is a list, `i` below its length; the item is borrowed from it
+            // while nothing can change it.
+            let item = unsafe { pyo3::ffi::PyList_GetItem(l.as_ptr(), i) };
+            // SAFETY: an in-range item of a list is a valid object.
+            let Some(item) = (unsafe { Borrowed::from_ptr_or_opt(py, item) }) else {
+                return Err(PyErr::fetch(py));
+            };
+            total += size(&item)? as u128;
+        }
+    } else if let Ok(t) = values.cast_exact::<PyTuple>() {
+        for x in t.iter_borrowed() {
+            total += size(&x)? as u128;
+        }
+    } else {
+        for x in values.try_iter()? {
+            total += size(&x?)? as u128;
+        }
+    }
+    let total = 4 * total;
+    match u64::try_from(total) {
+        Ok(small) => Ok(small.into_pyobject(py)?.into_any()),
+        Err(_) => Ok(total.into_pyobject(py)?.into_any()),
+    }
+}

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::sync::PyOnceLock;
@@ -102,12 +103,8 @@ fn too_deep(at: &[Key]) -> PyErr {
 
 /// `normalize_key(key)` for a key of the map at `at`; `""` is refused.
 fn map_key(py: Python<'_>, key: &Bound<'_, PyAny>, at: &[Key]) -> PyResult<Key> {
-    if let Ok(s) = key.cast_exact::<PyString>() {
-        if let Ok(text) = s.to_str() {
-            if !text.is_empty() && text.is_ascii() && text.len() <= MAX_KEY_BYTES {
-                return Ok(Key::new(text));
-            }
-        }
+    if let Some(key) = plain_key(key) {
+        return Ok(key);
     }
     let text = match py::norm_key(key) {
         Ok(text) => text,
@@ -121,6 +118,17 @@ fn map_key(py: Python<'_>, key: &Bound<'_, PyAny>, at: &[Key]) -> PyResult<Key> 
         return Err(at_where("empty key".to_owned(), at).into());
     }
     Ok(text)
+}
+
+/// The key of an exact `str` that `normalize_key` keeps as it is and `map_key` accepts:
+/// valid UTF-8, not empty, at most `MAX_KEY_BYTES` bytes; else `None`.
+#[inline]
+fn plain_key(key: &Bound<'_, PyAny>) -> Option<Key> {
+    let text = key.cast_exact::<PyString>().ok()?.to_str().ok()?;
+    if text.is_empty() || text.len() > MAX_KEY_BYTES {
+        return None;
+    }
+    Some(Key::new(text))
 }
 
 // ------------------------------------------------------------------ value kinds
@@ -205,6 +213,14 @@ pub(crate) fn convert<'py>(
     if is_leaf_exact(value) {
         return Ok((value.clone(), 0));
     }
+    if value.is_exact_instance_of::<PyDict>() {
+        if level > MAX_DEPTH {
+            return Err(too_deep(at));
+        }
+        let (map, height) = mapping_entries(py, value, level, at)?;
+        let msg = Message::from_map(map, height + 1);
+        return Ok((Bound::new(py, msg)?.into_any(), height + 1));
+    }
     if let Ok(m) = value.cast_exact::<Message>() {
         let mut height = m.get().height();
         if level + height > MAX_DEPTH + 1 {
@@ -249,32 +265,7 @@ pub(crate) fn convert<'py>(
         if level > MAX_DEPTH {
             return Err(too_deep(at));
         }
-        let items = py::mapping_items(value)?;
-        let mut entries: Vec<(Key, Val)> = Vec::with_capacity(items.size_hint().0);
-        let mut height = 0;
-        // the exact `str` keys of one dict are all different (others may collide once
-        // normalised: `1` and `"1"`)
-        let mut distinct = value.is_exact_instance_of::<PyDict>();
-        for pair in items {
-            let (k, v) = pair?;
-            distinct &= k.is_exact_instance_of::<PyString>();
-            let key = map_key(py, &k, at)?;
-            if plain_leaf(&v) {
-                entries.push((key, Val(v.unbind())));
-                continue;
-            }
-            at.push(key.clone());
-            let converted = convert(py, &v, level + 1, at);
-            at.pop();
-            let (stored, h) = converted?;
-            height = height.max(h);
-            entries.push((key, Val(stored.unbind())));
-        }
-        let map = if distinct {
-            PMap::from_distinct(entries)
-        } else {
-            PMap::from_unsorted(entries)
-        };
+        let (map, height) = mapping_entries(py, value, level, at)?;
         let msg = Message::from_map(map, height + 1);
         return Ok((Bound::new(py, msg)?.into_any(), height + 1));
     }
@@ -305,6 +296,116 @@ pub(crate) fn convert<'py>(
         at,
     )
     .into())
+}
+
+/// Convert the entry `k: v` of a mapping at nesting `level` (whose key path is `at`)
+/// into `entries`, raising `height` to the value's.
+fn add_entry<'py>(
+    py: Python<'py>,
+    k: &Bound<'py, PyAny>,
+    v: &Bound<'py, PyAny>,
+    level: usize,
+    at: &mut Vec<Key>,
+    entries: &mut Vec<(Key, Val)>,
+    height: &mut usize,
+) -> PyResult<()> {
+    let key = map_key(py, k, at)?;
+    if plain_leaf(v) {
+        entries.push((key, Val(v.clone().unbind())));
+        return Ok(());
+    }
+    at.push(key.clone());
+    let converted = convert(py, v, level + 1, at);
+    at.pop();
+    let (stored, h) = converted?;
+    *height = (*height).max(h);
+    entries.push((key, Val(stored.unbind())));
+    Ok(())
+}
+
+/// The stored map of a Mapping at nesting `level` (whose key path is `at`) and the
+/// height of its tallest value (0 when all are leaves).
+fn mapping_entries<'py>(
+    py: Python<'py>,
+    value: &Bound<'py, PyAny>,
+    level: usize,
+    at: &mut Vec<Key>,
+) -> PyResult<(PMap<Val>, usize)> {
+    if let Ok(d) = value.cast_exact::<PyDict>() {
+        return dict_entries(py, d, level, at);
+    }
+    let mut entries: Vec<(Key, Val)> = Vec::new();
+    let mut height = 0;
+    for pair in py::mapping_items(value)? {
+        let (k, v) = pair?;
+        add_entry(py, &k, &v, level, at, &mut entries, &mut height)?;
+    }
+    Ok((PMap::from_unsorted(entries), height))
+}
+
+/// [`mapping_entries`] of an exact `dict`.
+///
+/// The pairs must be read as a private snapshot (see [`py::dict_pairs`]): converting a
+/// value may run Python code that changes the dict. Entries of a plain key and a plain
+/// leaf run none, so they are read straight from the dict (no snapshot); at the first
+/// other entry the pairs left are taken all at once, which is the snapshot the whole dict
+/// would have given, as nothing could change it before.
+fn dict_entries<'py>(
+    py: Python<'py>,
+    d: &Bound<'py, PyDict>,
+    level: usize,
+    at: &mut Vec<Key>,
+) -> PyResult<(PMap<Val>, usize)> {
+    let size = d.len();
+    let mut entries: Vec<(Key, Val)> = Vec::with_capacity(size);
+    let mut height = 0;
+    // the exact `str` keys of one dict are all different (others may collide once
+    // normalised: `1` and `"1"`)
+    let mut distinct = true;
+    let mut pos: ffi::Py_ssize_t = 0;
+    let mut kp: *mut ffi::PyObject = std::ptr::null_mut();
+    let mut vp: *mut ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: `d` is a live dict (we hold a reference and the interpreter); the pointers
+    // it fills are borrowed from it and used only while no Python code can run.
+    while unsafe { ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut kp, &mut vp) } != 0 {
+        // SAFETY: PyDict_Next returned a pair: two valid, non-null borrowed objects. They
+        // are owned at once: the checks below create an exception for a `str` that is not
+        // valid UTF-8, which may run the garbage collector (and finalizers) before the
+        // pair is used again.
+        let (k, v) = unsafe {
+            (
+                Bound::from_borrowed_ptr(py, kp),
+                Bound::from_borrowed_ptr(py, vp),
+            )
+        };
+        if plain_leaf(&v) {
+            if let Some(key) = plain_key(&k) {
+                entries.push((key, Val(v.unbind())));
+                continue;
+            }
+        }
+        // the pairs left, this one first (when a check above failed, this pair fails
+        // again first, so what the pairs left are does not matter)
+        let mut rest: Vec<py::Pair<'py>> = Vec::with_capacity(size.saturating_sub(entries.len()));
+        rest.push((k, v));
+        // SAFETY: as above; each pair is owned before anything else runs.
+        while unsafe { ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut kp, &mut vp) } != 0 {
+            // SAFETY: as above.
+            let (k, v) = unsafe { (Borrowed::from_ptr(py, kp), Borrowed::from_ptr(py, vp)) };
+            rest.push((k.to_owned(), v.to_owned()));
+        }
+        for (k, v) in rest {
+            distinct &= k.is_exact_instance_of::<PyString>();
+            add_entry(py, &k, &v, level, at, &mut entries, &mut height)?;
+        }
+        break;
+    }
+    let map = if distinct {
+        PMap::from_distinct(entries)
+    } else {
+        PMap::from_unsorted(entries)
+    };
+    Ok((map, height))
 }
 
 /// `value` converted and validated as a top-level stored value.
@@ -865,10 +966,28 @@ pub(crate) fn from_decoded<'py>(
 
 // ------------------------------------------------------------------ iteration
 
+#[derive(Clone, Copy)]
 enum IterMode {
     Keys,
     Values,
     Items,
+}
+
+/// One key, value or item as an iterator yields it.
+fn iter_item<'py>(
+    py: Python<'py>,
+    k: &Key,
+    v: &Val,
+    mode: IterMode,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match mode {
+        IterMode::Keys => PyString::new(py, k).into_any(),
+        IterMode::Values => out(v.0.bind(py).clone())?,
+        IterMode::Items => {
+            let value = out(v.0.bind(py).clone())?;
+            (PyString::new(py, k), value).into_pyobject(py)?.into_any()
+        }
+    })
 }
 
 /// Iterator over a Message's keys, values or items (in key order).
@@ -888,19 +1007,32 @@ impl MessageIter {
         let Some((k, v)) = self.it.next() else {
             return Ok(None);
         };
-        Ok(Some(match self.mode {
-            IterMode::Keys => PyString::new(py, &k).into_any(),
-            IterMode::Values => out(v.0.into_bound(py))?,
-            IterMode::Items => {
-                let value = out(v.0.into_bound(py))?;
-                PyTuple::new(py, [PyString::new(py, &k).into_any(), value])?.into_any()
-            }
-        }))
+        iter_item(py, &k, &v, self.mode).map(Some)
     }
 
     fn __length_hint__(&self) -> usize {
         self.it.size_hint().0
     }
+}
+
+/// A new `name` view (a class of [`views`]) of `msg`: `cls(msg)`, made as
+/// `MappingView.__init__` makes it, without running that Python function.
+fn view<'py>(
+    msg: &Bound<'py, Message>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    static OBJECT_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = msg.py();
+    let cls = cell.get_or_try_init(py, || views(py)?.getattr(name).map(Bound::unbind))?;
+    let new = OBJECT_NEW.get_or_try_init(py, || {
+        py.get_type::<pyo3::types::PyAny>()
+            .getattr("__new__")
+            .map(Bound::unbind)
+    })?;
+    let obj = new.bind(py).call1((cls.bind(py),))?;
+    obj.setattr(pyo3::intern!(py, "_mapping"), msg)?;
+    Ok(obj)
 }
 
 fn views(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
@@ -958,15 +1090,17 @@ fn walk<'a, 'py>(
     Some(current)
 }
 
-fn lookup_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
+/// `f(normalize_key(key))`; an exact `str` key is used in place (no copy).
+fn with_key<R>(key: &Bound<'_, PyAny>, f: impl FnOnce(&str) -> R) -> PyResult<R> {
     if let Ok(s) = key.cast_exact::<PyString>() {
         if let Ok(text) = s.to_str() {
-            if text.is_ascii() {
-                return Ok(Key::new(text));
+            // a longer one is refused by `normalize_key`
+            if text.len() <= MAX_KEY_BYTES {
+                return Ok(f(text));
             }
         }
     }
-    py::norm_key(key)
+    Ok(f(&py::norm_key(key)?))
 }
 
 fn build_error(what: String) -> PyErr {
@@ -983,6 +1117,13 @@ impl Message {
         kw: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let kw = kw.filter(|k| !k.is_empty());
+        if let (Some(m), None) = (mapping, kw) {
+            // the common call: one dict, converted as a nested one would be (at level 1)
+            if m.is_exact_instance_of::<PyDict>() {
+                let (map, height) = mapping_entries(py, m, 1, &mut Vec::new())?;
+                return Ok(Message::from_map(map, height + 1));
+            }
+        }
         let sized = mapping.and_then(|m| m.cast_exact::<PyDict>().ok());
         let size = sized.map_or(0, |d| d.len()) + kw.map_or(0, |k| k.len());
         let mut entries: Vec<(Key, Val)> = Vec::with_capacity(size);
@@ -1068,11 +1209,10 @@ impl Message {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let text = lookup_key(key)?;
-        match self.get_bound(py, &text) {
+        with_key(key, |text| match self.get_bound(py, text) {
             Some(v) => out(v),
-            None => Err(CoreError::NotFound(format!("key '{}' not found", clip(&text))).into()),
-        }
+            None => Err(CoreError::NotFound(format!("key '{}' not found", clip(text))).into()),
+        })?
     }
 
     /// The value of `key` (normalised, exact match), or `default`.
@@ -1083,16 +1223,14 @@ impl Message {
         key: &Bound<'py, PyAny>,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let text = lookup_key(key)?;
-        match self.get_bound(py, &text) {
+        match with_key(key, |text| self.get_bound(py, text))? {
             Some(v) => out(v),
             None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         }
     }
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let text = lookup_key(key)?;
-        Ok(self.map.contains_key(&text))
+        with_key(key, |text| self.map.contains_key(text))
     }
 
     fn __iter__(&self) -> MessageIter {
@@ -1116,12 +1254,14 @@ impl Message {
 
     /// The values in key order (lists as fresh lists).
     fn values<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        views(slf.py())?.getattr("_Values")?.call1((slf,))
+        static VALUES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        view(slf, &VALUES, "_Values")
     }
 
     /// `(key, value)` pairs in key order (lists as fresh lists).
     fn items<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        views(slf.py())?.getattr("_Items")?.call1((slf,))
+        static ITEMS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        view(slf, &ITEMS, "_Items")
     }
 
     fn _iter_values(&self) -> MessageIter {

@@ -113,29 +113,22 @@ impl<V> Default for PMap<V> {
 /// `memcmp` call per comparison (measured: 2x faster lookups).
 #[inline]
 fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
-    let n = a.len().min(b.len());
-    let done = n / 8 * 8;
-    let (Some(a8), Some(b8)) = (a.get(..done), b.get(..done)) else {
-        return a.cmp(b);
-    };
-    for (x, y) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
-        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else {
-            return a.cmp(b);
-        };
-        let (x, y) = (u64::from_be_bytes(x), u64::from_be_bytes(y));
-        if x != y {
-            return x.cmp(&y);
+    let (mut x, mut y) = (a, b);
+    while let (Some((hx, tx)), Some((hy, ty))) =
+        (x.split_first_chunk::<8>(), y.split_first_chunk::<8>())
+    {
+        if hx != hy {
+            return u64::from_be_bytes(*hx).cmp(&u64::from_be_bytes(*hy));
+        }
+        x = tx;
+        y = ty;
+    }
+    for (p, q) in x.iter().zip(y) {
+        if p != q {
+            return p.cmp(q);
         }
     }
-    let (Some(ta), Some(tb)) = (a.get(done..n), b.get(done..n)) else {
-        return a.cmp(b);
-    };
-    for (x, y) in ta.iter().zip(tb) {
-        if x != y {
-            return x.cmp(y);
-        }
-    }
-    a.len().cmp(&b.len())
+    x.len().cmp(&y.len())
 }
 
 #[inline]
@@ -223,52 +216,36 @@ impl<V: Clone> PMap<V> {
         go(self.root.as_ref()?, key)
     }
 
-    fn has_prefix(&self, prefix: &[u8]) -> bool {
-        self.lower_bound(prefix)
-            .is_some_and(|(k, _)| k.as_bytes().starts_with(prefix))
-    }
-
     /// The first entry in key order whose key equals `key` under ASCII case folding.
     ///
-    /// A depth-first walk over the case variants of `key`'s bytes, in byte order, that
-    /// prunes every prefix no key starts with: O(L log n) when few variants exist,
-    /// never a scan of the whole map.
+    /// A single leaf is scanned. A bigger map is searched with seeks: the first key at or
+    /// above the smallest case variant of `key` (all upper case) is either a variant, or
+    /// tells the next variant worth seeking (the smallest above it, see
+    /// [`next_variant`]); so a miss costs a few `lower_bound`s (O(log n) each), never a
+    /// scan of the whole map.
     pub fn get_ascii_ci(&self, key: &str) -> Option<(&Key, &V)> {
         let target = key.as_bytes();
-        let mut prefix: Vec<u8> = Vec::with_capacity(target.len());
-        // tried[d] = how many case variants of target[d] have been tried at depth d
-        let mut tried: Vec<u8> = vec![0];
-        while let Some(next) = tried.last_mut() {
-            let pos = prefix.len();
-            let Some(&byte) = target.get(pos) else {
-                if let Some(found) = self.get_entry(&prefix) {
-                    return Some(found);
-                }
-                tried.pop();
-                prefix.pop();
-                continue;
-            };
-            let upper = byte.to_ascii_uppercase();
-            let lower = byte.to_ascii_lowercase();
-            let variants: &[u8] = if upper == lower {
-                &[byte][..]
-            } else {
-                &[upper, lower][..]
-            };
-            let Some(&choice) = variants.get(usize::from(*next)) else {
-                tried.pop();
-                prefix.pop();
-                continue;
-            };
-            *next += 1;
-            prefix.push(choice);
-            if self.has_prefix(&prefix) {
-                tried.push(0);
-            } else {
-                prefix.pop();
+        let is_variant = |k: &Key| {
+            let k = k.as_bytes();
+            k.len() == target.len() && k.eq_ignore_ascii_case(target)
+        };
+        if let Node::Leaf(l) = self.root.as_ref()? {
+            return l
+                .entries
+                .iter()
+                .find(|(k, _)| is_variant(k))
+                .map(|(k, v)| (k, v));
+        }
+        let mut probe: Vec<u8> = target.iter().map(u8::to_ascii_uppercase).collect();
+        loop {
+            let (k, v) = self.lower_bound(&probe)?;
+            if is_variant(k) {
+                return Some((k, v));
+            }
+            if !next_variant(target, k.as_bytes(), &mut probe) {
+                return None;
             }
         }
-        None
     }
 
     /// A new map with `key` set to `val` (this one is unchanged).
@@ -426,7 +403,10 @@ impl<V: Clone> PMap<V> {
     /// Build from entries in any order whose keys are all different (the caller knows:
     /// e.g. the `str` keys of one `dict`); cheaper than [`PMap::from_unsorted`].
     pub fn from_distinct(mut entries: Vec<(Key, V)>) -> Self {
-        if !sorted_strictly(&entries) {
+        if entries.len() <= SMALL_SORT {
+            // as cheap as checking the order first when it is sorted already
+            sort_small(&mut entries);
+        } else if !sorted_strictly(&entries) {
             sort_entries(&mut entries);
         }
         debug_assert!(sorted_strictly(&entries), "from_distinct got equal keys");
@@ -509,22 +489,106 @@ impl<V: Clone> PMap<V> {
     }
 }
 
+/// The smallest case variant of `target` (its ASCII letters in either case) that sorts
+/// above `k`, which is no variant, written to `out`; `false` when every variant is below.
+///
+/// The variant follows `k` as long as it can (the longest common prefix gives the
+/// smallest variant above): where `k` ends, the rest is the smallest (upper case); where
+/// `k`'s byte is neither case of `target`'s, the smallest case above it, then the
+/// smallest rest; when none is above, or `k` goes on after a whole variant (which is then
+/// below `k`), the last place where `k` has the upper case of a letter takes the lower
+/// case instead, followed by the smallest rest.
+fn next_variant(target: &[u8], k: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let mut last_upper: Option<usize> = None;
+    for (i, &t) in target.iter().enumerate() {
+        let (lo, hi) = (t.to_ascii_uppercase(), t.to_ascii_lowercase());
+        let Some(&c) = k.get(i) else {
+            // `k` is a prefix of the variants that go on from here
+            out.extend(target.iter().skip(i).map(u8::to_ascii_uppercase));
+            return true;
+        };
+        if c == lo || c == hi {
+            if c == lo && lo != hi {
+                last_upper = Some(i);
+            }
+            out.push(c);
+            continue;
+        }
+        if c > hi {
+            break;
+        }
+        out.push(if c < lo { lo } else { hi });
+        out.extend(target.iter().skip(i + 1).map(u8::to_ascii_uppercase));
+        return true;
+    }
+    let Some(j) = last_upper else {
+        return false;
+    };
+    out.truncate(j);
+    out.extend(target.get(j).map(u8::to_ascii_lowercase));
+    out.extend(target.iter().skip(j + 1).map(u8::to_ascii_uppercase));
+    true
+}
+
 /// The first 8 bytes of `key`, zero-padded, as a big-endian number: when two prefixes
 /// differ they order their keys (byte order); when equal the keys must be compared.
+#[inline]
 fn prefix8(key: &[u8]) -> u64 {
-    let mut head = [0u8; 8];
-    for (slot, byte) in head.iter_mut().zip(key) {
-        *slot = *byte;
+    if let Some(head) = key.first_chunk::<8>() {
+        return u64::from_be_bytes(*head);
     }
-    u64::from_be_bytes(head)
+    let mut head = 0u64;
+    for (byte, shift) in key.iter().zip((0..8).rev()) {
+        head |= u64::from(*byte) << (8 * shift);
+    }
+    head
+}
+
+/// Most entries sorted by [`sort_small`].
+const SMALL_SORT: usize = 16;
+
+/// Sort a few `entries` (at most [`SMALL_SORT`]; more are left as they are) by key, byte
+/// order, equal keys kept in input order, with no allocation: an insertion sort over the
+/// keys' first 8 bytes taken once, so most comparisons are one integer comparison (as
+/// cheap as checking the order when the entries are sorted already).
+fn sort_small<V>(entries: &mut [(Key, V)]) {
+    let mut heads = [0u64; SMALL_SORT];
+    let Some(heads) = heads.get_mut(..entries.len()) else {
+        return;
+    };
+    for (head, (k, _)) in heads.iter_mut().zip(entries.iter()) {
+        *head = prefix8(k.as_bytes());
+    }
+    for i in 1..entries.len() {
+        let mut j = i;
+        while let (Some(&a), Some(&b)) = (heads.get(j.wrapping_sub(1)), heads.get(j)) {
+            let less = b < a
+                || (b == a
+                    && match (entries.get(j - 1), entries.get(j)) {
+                        (Some(x), Some(y)) => cmp_key(&y.0, x.0.as_bytes()) == Ordering::Less,
+                        _ => false,
+                    });
+            if !less {
+                break;
+            }
+            heads.swap(j - 1, j);
+            entries.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }
 
 /// Sort `entries` by key (byte order), equal keys kept in input order.
 ///
-/// Sorts `(prefix, index)` pairs, so most comparisons never touch the keys (comparing
+/// A few go to [`sort_small`]; more: sorts `(prefix, index)` pairs, so most comparisons never touch the keys (comparing
 /// keys is most of the cost of sorting the entries themselves), then moves each entry
 /// once into place.
 fn sort_entries<V>(entries: &mut [(Key, V)]) {
+    if entries.len() <= SMALL_SORT {
+        sort_small(entries);
+        return;
+    }
     let mut order: Vec<(u64, usize)> = entries
         .iter()
         .enumerate()
@@ -1073,6 +1137,67 @@ mod tests {
         assert_eq!(map.get_ascii_ci("ü").map(|(k, _)| k.as_str()), Some("ü"));
         assert_eq!(map.get_ascii_ci("zz"), None);
         assert_eq!(map.get_ascii_ci("ab"), None);
+    }
+
+    #[test]
+    fn case_insensitive_lookup_matches_a_scan() {
+        // keys from a tiny alphabet of letters in both cases and bytes around them, in
+        // maps of one leaf and of many: the first variant in key order, as a scan finds
+        let alphabet: [&str; 9] = ["a", "A", "b", "B", "-", "_", "z", "é", "0"];
+        let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+        let text = |rng: &mut Rng, max: u64| -> String {
+            let len = (rng.next() % max) as usize;
+            (0..len)
+                .map(|_| alphabet[(rng.next() % 9) as usize])
+                .collect()
+        };
+        for n in [1usize, 5, 32, 33, 200, 3000] {
+            let map =
+                PMap::from_unsorted((0..n).map(|i| (Key::new(text(&mut rng, 6)), i)).collect());
+            for _ in 0..400 {
+                let probe = text(&mut rng, 6);
+                let expected = map.iter().find(|(k, _)| {
+                    k.len() == probe.len() && k.as_bytes().eq_ignore_ascii_case(probe.as_bytes())
+                });
+                assert_eq!(map.get_ascii_ci(&probe), expected, "n = {n}, {probe:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn next_variant_is_the_smallest_above() {
+        let target = b"aB-c";
+        let variants: Vec<Vec<u8>> = (0..8u8)
+            .map(|m| {
+                target
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &t)| {
+                        let bit = match i {
+                            0 => m & 1,
+                            1 => m & 2,
+                            3 => m & 4,
+                            _ => 0,
+                        };
+                        if bit == 0 {
+                            t.to_ascii_uppercase()
+                        } else {
+                            t.to_ascii_lowercase()
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let samples: [&[u8]; 14] = [
+            b"", b"A", b"AB", b"AB-", b"AB-C0", b"Ab", b"Ab.", b"a", b"aB,", b"ab-c\0", b"ab-d",
+            b"b", b"AC", b"\x00",
+        ];
+        for k in samples {
+            let expected = variants.iter().filter(|v| v.as_slice() > k).min();
+            let mut out = Vec::new();
+            let found = next_variant(target, k, &mut out);
+            assert_eq!(found.then_some(&out), expected, "{k:?}");
+        }
     }
 
     #[test]

@@ -880,3 +880,76 @@ def test_threads_share_messages(backend: ModuleType) -> None:
         th.join()
     assert not errors
     assert base["k5"] == 5 and len(base) == 2000
+
+
+# ------------------------------------------------- conversion order, lookups, views
+
+
+def test_dict_conversion_mixes_plain_and_other_entries(backend: ModuleType) -> None:
+    # plain str keys and leaves first, then a nested value, a non-str key and a key
+    # that collides once normalised (the later entry wins)
+    m = backend.Message({"z": 1, "1": "s", "a": {"y": [1, {"q": b"r"}]}, 2: "two", 1: "i"})
+    assert m.to_dict() == {"1": "i", "2": "two", "a": {"y": [1, {"q": b"r"}]}, "z": 1}
+    assert list(m) == ["1", "2", "a", "z"]
+    big = {f"k{i:03}": i for i in range(50)} | {"n": {"m": 1}, "é": "x"}
+    assert backend.Message(big).to_dict() == dict(sorted(big.items()))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"a": {"b": object()}, "": 1}, "unsupported value type object at key 'a/b'"),
+        ({"": 1, "a": {"b": object()}}, "empty key"),
+        (
+            {"x": 1, "a": {"b": 1, 1.5: 2}, "c": {2.5: 1}},
+            "unsupported key type float: 1.5 at key 'a'",
+        ),
+        ({"x": 1, "y": "\ud800", "a": {"b": object()}}, "value is not valid UTF-8 at key 'y'"),
+        ({"x": 1, "\ud800": 1}, "key is not valid UTF-8: '\\ud800'"),
+    ],
+)
+def test_first_bad_entry_is_reported(
+    backend: ModuleType, value: dict[Any, Any], message: str
+) -> None:
+    with pytest.raises(InvalidMessage) as info:
+        backend.Message(value)
+    assert str(info.value) == message
+
+
+def test_lookup_of_a_too_long_key_is_refused(backend: ModuleType) -> None:
+    m = backend.Message(a=1)
+    key = "k" * 65537
+    for lookup in (lambda: m.get(key), lambda: key in m, lambda: m[key]):
+        with pytest.raises(InvalidMessage, match=r"^key is 65537 bytes \(limit 65536\)$"):
+            lookup()
+    assert m.get("é") is None and "é" not in backend.Message({"e": 1})
+    assert backend.Message({"é": 1})["é"] == 1
+
+
+def test_get_path_case_folding_in_big_messages(backend: ModuleType) -> None:
+    # more keys than one leaf holds: the folded lookup searches instead of scanning
+    keys = [a + b + c for a in "aAbB_" for b in "xXyY-" for c in ("", "1", "z", "Z")]
+    m = backend.Message({k: k for k in keys})
+    assert len(m) > 64
+    probes = ["AX", "ax1", "AXZ", "b-", "B-Z", "_x", "_X1", "ay", "AYz", "a", "AB", "x", "bY1Z"]
+    for probe in probes:
+        folded = [k for k in sorted(keys, key=lambda k: k.encode()) if k.lower() == probe.lower()]
+        exact = probe if probe in keys else None
+        expected = exact or (folded[0] if folded else NOT_FOUND)
+        assert m.get_path(probe) == expected, probe
+
+
+def test_views_are_abc_views(backend: ModuleType) -> None:
+    from collections.abc import ItemsView, KeysView, ValuesView
+
+    m = backend.Message({"b": [1, 2], "a": "x"})
+    items, values = m.items(), m.values()
+    assert isinstance(items, ItemsView) and isinstance(values, ValuesView)
+    assert isinstance(m.keys(), KeysView)
+    assert type(items).__name__ == "_Items" and type(values).__name__ == "_Values"
+    assert repr(items) == f"_Items({m!r})" and repr(values) == f"_Values({m!r})"
+    assert list(items) == [("a", "x"), ("b", [1, 2])] and len(items) == 2
+    assert list(values) == ["x", [1, 2]] and len(values) == 2
+    assert "x" in values and ("a", "x") in items and ("a", "y") not in items
+    assert items & {("a", "x"), ("c", 3)} == {("a", "x")}
+    assert backend.Message(a=1).items() == {("a", 1)}

@@ -338,3 +338,39 @@ def test_decode_parity_on_arbitrary_sequences(
     expected = _outcome(pure.lua_decode_values, flat, start)
     _assert_parity(expected, _outcome(native.lua_decode_values, flat, start))
     _assert_parity(expected, _outcome(native.lua_decode_values, tuple(flat), start))
+
+
+# ------------------------------------------------------------------------- payload bound
+
+
+def test_payload_bound_counts_exact_strings_and_bytes(backend: ModuleType) -> None:
+    flat = [None, 2 * 8 + FMAP, "ab", "é€😀", b"xyz", 7, 2.5, True, None]
+    # 2 + 3 code points + 3 bytes, 4 bytes each at most
+    assert backend.lua_payload_bound(flat) == 4 * 8
+    assert backend.lua_payload_bound(tuple(flat)) == 4 * 8
+    assert backend.lua_payload_bound(iter(flat)) == 4 * 8
+    assert backend.lua_payload_bound([]) == 0
+    assert backend.lua_payload_bound(()) == 0
+    # subclasses, buffers and containers count nothing (only what goes onto the wire as is)
+    odd = [Text("long text"), Blob(b"blob"), bytearray(b"ba"), memoryview(b"m"), ["s"], {"k": "v"}]
+    assert backend.lua_payload_bound(odd) == 0
+    assert backend.lua_payload_bound(["\ud800", ""]) == 4
+
+
+def test_payload_bound_iteration_errors_propagate(backend: ModuleType) -> None:
+    def broken() -> Iterator[Any]:
+        yield "ab"
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        backend.lua_payload_bound(broken())
+    with pytest.raises(TypeError):
+        backend.lua_payload_bound(5)
+
+
+@settings(suppress_health_check=_FIXTURE_OK)
+@given(st.lists(_items | _odd, max_size=40))
+def test_payload_bound_parity(backend: ModuleType, flat: list[Any]) -> None:
+    expected = 4 * sum(len(x) for x in flat if type(x) in (str, bytes))
+    assert backend.lua_payload_bound(flat) == expected
+    assert backend.lua_payload_bound(tuple(flat)) == expected

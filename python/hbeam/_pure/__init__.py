@@ -9,7 +9,12 @@ from __future__ import annotations
 from hbeam._pure.cache import ResultCache
 from hbeam._pure.hashpath import decode, encode, hashpath, id
 from hbeam._pure.key import MAX_DEPTH, MAX_KEY_BYTES, is_private, normalize_key, normalize_keys
-from hbeam._pure.luaflat import lua_decode_values, lua_encode_map, lua_encode_values
+from hbeam._pure.luaflat import (
+    lua_decode_values,
+    lua_encode_map,
+    lua_encode_values,
+    lua_payload_bound,
+)
 from hbeam._pure.message import Message
 from hbeam._pure.patch import apply_patches
 from hbeam._pure.path import parts, to_str
@@ -32,6 +37,7 @@ __all__ = [
     "lua_decode_values",
     "lua_encode_map",
     "lua_encode_values",
+    "lua_payload_bound",
     "normalize_key",
     "normalize_keys",
     "parse_request",

@@ -48,6 +48,7 @@ from typing import Any
 
 import lupa.lua53 as lupa
 
+from hbeam import _core
 from hbeam.errors import DeviceError, InvalidMessage, LimitExceeded, LuaError
 from hbeam.lua.convert import MAX_DEPTH, decode_values, encode_map, encode_values
 
@@ -86,16 +87,13 @@ def _no_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError(f"Python attribute access is not available in the hbeam sandbox: {name}")
 
 
-_STRINGS = frozenset({str, bytes})
-
-
 def _payload_bound(flat: Sequence[Any]) -> int:
     """An upper bound of the bytes Lua allocates for the strings in ``flat``.
 
-    (A str takes at most 4 UTF-8 bytes per character. A comprehension is cheaper here
-    than ``sum(map(sys.getsizeof, ...))``, which looks up ``__sizeof__`` per object.)
+    (A str takes at most 4 UTF-8 bytes per character; the core counts them natively.)
     """
-    return 4 * sum([len(x) for x in flat if type(x) in _STRINGS])
+    bound: int = _core.impl.lua_payload_bound(flat)
+    return bound
 
 
 def _payload_bytes(flat: Sequence[Any]) -> int:
