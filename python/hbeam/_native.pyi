@@ -11,6 +11,7 @@ __all__ = [
     "ResultCache",
     "__version__",
     "apply_patches",
+    "assign_many",
     "build_profile",
     "decode",
     "encode",
@@ -77,6 +78,15 @@ class ResultCache:
     def capacity(self) -> int: ...
 
 def apply_patches(msg: Any, source: Any, dest: Any) -> Message | None: ...
+def assign_many(
+    process: Any,
+    messages: Sequence[Any],
+    slot: int,
+    chain: bytes,
+    timestamp: int,
+    block_height: int,
+    block_timestamp: int,
+) -> tuple[list[Message], list[bytes], bytes]: ...
 def normalize_key(key: Any) -> str: ...
 def normalize_keys(value: Any) -> Any: ...
 def is_private(key: str) -> bool: ...

@@ -21,7 +21,8 @@ use crate::key::{is_private, MAX_DEPTH, MAX_KEY_BYTES};
 pub const HASHPATH_ALG: &str = "blake3-chain";
 
 const CANONICAL_NAN: u64 = 0x7ff8_0000_0000_0000;
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+pub(crate) const ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 fn len32(n: usize) -> CoreResult<[u8; 4]> {
     u32::try_from(n)
@@ -263,6 +264,12 @@ pub fn decode(data: &[u8]) -> CoreResult<Decoded> {
 /// base64url without padding.
 pub fn b64(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    b64_into(data, &mut out);
+    out
+}
+
+/// base64url without padding, appended to `out`.
+pub fn b64_into(data: &[u8], out: &mut String) {
     let sym = |i: u32| char::from(ALPHABET.get((i & 63) as usize).copied().unwrap_or(b'A'));
     for chunk in data.chunks(3) {
         let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
@@ -276,7 +283,6 @@ pub fn b64(data: &[u8]) -> String {
             out.push(sym(n));
         }
     }
-    out
 }
 
 fn sextet(c: u8) -> Option<u32> {

@@ -14,6 +14,8 @@ pub mod pmap;
 pub mod request;
 
 #[cfg(feature = "python")]
+mod assign;
+#[cfg(feature = "python")]
 mod luaflat;
 #[cfg(feature = "python")]
 mod message;
@@ -50,6 +52,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(luaflat::lua_encode_map, m)?)?;
     m.add_function(wrap_pyfunction!(luaflat::lua_encode_values, m)?)?;
     m.add_function(wrap_pyfunction!(luaflat::lua_payload_bound, m)?)?;
+    m.add_function(wrap_pyfunction!(assign::assign_many, m)?)?;
     message::register(m.py())?;
     Ok(())
 }

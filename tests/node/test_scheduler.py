@@ -266,3 +266,88 @@ def test_transport_keys_go_however_the_message_is_given(backend: ModuleType, sto
             assert sched.schedule(PID, given)["body"] == scheduled
     finally:
         sched.close()
+
+
+def _keyed(message: Mapping[str, Any]) -> str | None:
+    key = message.get("key")
+    if "bad" in message:
+        raise ValueError("no key for this one")
+    return key if isinstance(key, str) else None
+
+
+def test_repeats_get_the_first_assignment_within_a_request_a_batch_and_later(
+    backend: ModuleType, store: Store
+) -> None:
+    sched = Scheduler(store, dedup_key=_keyed)
+    try:
+        got = sched.schedule_many(
+            PID, [{"key": "a"}, {"n": 1}, {"key": "a"}, {"key": "b"}, {"n": 1}, {"key": "b"}]
+        )
+        assert [a["slot"] for a in got] == [0, 1, 0, 2, 3, 2]
+        assert got[2] is got[0] and got[5] is got[3]
+        assert sched.current(PID) == 3
+        assert store.read(f"dedup/{PID}/a") == b"0" and store.read(f"dedup/{PID}/b") == b"2"
+        # repeats in a later call (its own commit) are recognised from the store
+        again = sched.schedule_many(PID, [{"n": 2}, {"key": "b"}, {"key": "c"}, {"key": "a"}])
+        assert [a["slot"] for a in again] == [4, 2, 5, 0]
+        assert again[1] == got[3] and again[3] == got[0]
+        assert sched.current(PID) == 5
+        # the chain runs over the assigned slots only, in slot order
+        chain = b""
+        for slot in range(6):
+            assignment = sched.assignment(PID, slot)
+            raw_id = base64.urlsafe_b64decode(assignment["message"] + "=")
+            chain = blake3(chain + raw_id).digest()
+            assert assignment["hash-chain"] == _b64(chain)
+        assert store.read(f"scheduler/{PID}/chain") == chain
+    finally:
+        sched.close()
+
+
+def test_concurrent_requests_in_one_commit_share_repeats(backend: ModuleType, store: Store) -> None:
+    sched = Scheduler(store, dedup_key=_keyed)
+    try:
+        results: list[list[Any]] = []
+        lock = threading.Lock()
+
+        def worker(i: int) -> None:
+            got = sched.schedule_many(PID, [{"key": "same"}, {"n": i}])
+            with lock:
+                results.append(got)
+
+        pool = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join()
+        firsts = {r[0]["slot"] for r in results}
+        assert len(firsts) == 1  # one slot for the keyed message, whichever request won
+        slots = sorted({r[1]["slot"] for r in results} | firsts)
+        assert slots == list(range(17))
+        assert sched.current(PID) == 16
+    finally:
+        sched.close()
+
+
+def test_the_first_bad_message_decides_the_error(backend: ModuleType, store: Store) -> None:
+    """A message that cannot be assigned fails the request before a later message whose
+    dedup key fails, and the request leaves nothing behind either way."""
+    deep: Any = {"leaf": 1}
+    for _ in range(backend.MAX_DEPTH - 1):
+        deep = {"a": deep}
+    sched = Scheduler(store, dedup_key=_keyed)
+    try:
+        with pytest.raises(InvalidMessage, match=r"nesting deeper than \d+ levels at key 'body'"):
+            sched.schedule_many(PID, [{"key": "k"}, deep, {"bad": True}])
+        with pytest.raises(InvalidMessage, match=r"cannot schedule on P+: no key for this one"):
+            sched.schedule_many(PID, [{"key": "k"}, {"n": 1}, {"bad": True}, deep])
+        assert sched.current(PID) == -1
+        assert store.read(f"dedup/{PID}/k") is None
+        assert store.read(f"scheduler/{PID}/chain") is None
+        first = sched.schedule_many(PID, [{"n": 0}, {"key": "k"}])
+        assert [a["slot"] for a in first] == [0, 1]
+        assert first[0]["hash-chain"] == _b64(
+            blake3(base64.urlsafe_b64decode(first[0]["message"] + "=")).digest()
+        )
+    finally:
+        sched.close()

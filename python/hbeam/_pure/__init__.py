@@ -6,6 +6,7 @@ names of ``__all__`` and behave identically down to exception class and message.
 
 from __future__ import annotations
 
+from hbeam._pure.assign import assign_many
 from hbeam._pure.cache import ResultCache
 from hbeam._pure.hashpath import decode, encode, hashpath, id
 from hbeam._pure.key import MAX_DEPTH, MAX_KEY_BYTES, is_private, normalize_key, normalize_keys
@@ -28,6 +29,7 @@ __all__ = [
     "Message",
     "ResultCache",
     "apply_patches",
+    "assign_many",
     "build_profile",
     "decode",
     "encode",

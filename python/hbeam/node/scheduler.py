@@ -230,8 +230,7 @@ class Scheduler:
         return cursor
 
     def _commit(self, batch: list[_Request]) -> None:
-        impl = _core.impl
-        make, encode, ident = impl.Message, impl.encode, impl.id
+        assign_many = _core.impl.assign_many
         dedup_key = self._dedup_key
         writes: list[tuple[str, bytes]] = []
         results: list[list[Any]] = []
@@ -249,48 +248,67 @@ class Scheduler:
             recorded: list[tuple[str, str]] = []
             try:
                 base = pending.get(pid) or self._cursor(pid)
-                slot, chain = base.current, base.chain
+                messages = request.messages
+                # which messages take a slot: fresh[i] gets slot base.current + 1 + i
+                fresh: list[Any] = []
+                keys: list[str | None] = []
+                repeats: dict[int, Any] = {}  # position → an earlier assignment (or fresh index)
+                failure: Exception | None = None
+                for position, message in enumerate(messages):
+                    try:
+                        key = dedup_key(message)
+                        if key is not None:
+                            previous = seen.get((pid, key))
+                            if previous is None:
+                                raw = self._store.read(f"dedup/{pid}/{key}")
+                                if raw is not None:
+                                    previous = self.assignment(pid, int(raw))
+                            if previous is not None and previous is not NOT_FOUND:
+                                repeats[position] = previous
+                                continue
+                            # a repeat later in this request gets this message's assignment
+                            seen[(pid, key)] = len(fresh)
+                            recorded.append((pid, key))
+                    except Exception as exc:
+                        # the messages before it are still assigned first, so that the
+                        # request fails with the error the first bad message raises
+                        failure = exc
+                        break
+                    fresh.append(message)
+                    keys.append(key)
+                assignments, encodings, chain = assign_many(
+                    pid, fresh, base.current + 1, base.chain, now_ms, 0, now_s
+                )
+                if failure is not None:
+                    raise failure
+                first = base.current + 1
                 prefix = f"assignments/{pid}/"
-                out: list[Any] = []
-                for message in request.messages:
-                    key = dedup_key(message)
-                    if key is not None:
-                        previous = seen.get((pid, key))
-                        if previous is None:
-                            raw = self._store.read(f"dedup/{pid}/{key}")
-                            if raw is not None:
-                                previous = self.assignment(pid, int(raw))
-                        if previous is not None and previous is not NOT_FOUND:
-                            out.append(previous)
-                            continue
-                    slot += 1
-                    message_id = ident(message)
-                    chain_text = ident(chain + _unb64(message_id))  # chain_step, inlined
-                    chain = _unb64(chain_text)
-                    assignment = make(
-                        {
-                            "path": "compute",
-                            "data-protocol": "ao",
-                            "variant": "ao.N.1",
-                            "type": "Assignment",
-                            "process": pid,
-                            "epoch": "0",
-                            "slot": slot,
-                            "timestamp": now_ms,
-                            "block-height": 0,
-                            "block-timestamp": now_s,
-                            "hash-chain": chain_text,
-                            "message": message_id,
-                            "body": message,
-                        }
+                if not repeats and not recorded:  # the common case: all new, none keyed
+                    writes.extend(
+                        zip(
+                            [prefix + str(first + i) for i in range(len(fresh))],
+                            encodings,
+                            strict=True,
+                        )
                     )
-                    writes.append((prefix + str(slot), encode(assignment)))
-                    if key is not None:
-                        writes.append((f"dedup/{pid}/{key}", str(slot).encode()))
-                        seen[(pid, key)] = assignment
-                        recorded.append((pid, key))
-                    out.append(assignment)
-                pending[pid] = _Cursor(slot, chain)
+                    out: list[Any] = assignments
+                else:
+                    out = []
+                    i = 0
+                    for position in range(len(messages)):
+                        previous = repeats.get(position)
+                        if previous is not None:
+                            out.append(assignments[previous] if type(previous) is int else previous)
+                            continue
+                        assignment = assignments[i]
+                        writes.append((prefix + str(first + i), encodings[i]))
+                        key = keys[i]
+                        if key is not None:
+                            writes.append((f"dedup/{pid}/{key}", str(first + i).encode()))
+                            seen[(pid, key)] = assignment
+                        out.append(assignment)
+                        i += 1
+                pending[pid] = _Cursor(base.current + len(fresh), chain)
                 results.append(out)
             except Exception as exc:  # a malformed message must not kill the sequencer
                 del writes[mark:]
