@@ -262,18 +262,38 @@ fn latin1(s: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
     s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
 }
 
+/// Where `lua_decode_values` starts: an `int` compared as Python compares it, so one
+/// beyond `usize` is past any end (`None`) and a negative one is refused.
+pub struct Start(Option<usize>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Start {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.lt(0)? {
+            return Err(InvalidMessage::new_err(format!(
+                "malformed value from Lua: negative start {}",
+                obj.str()?
+            )));
+        }
+        match obj.extract::<usize>() {
+            Ok(start) => Ok(Start(Some(start))),
+            Err(_) if obj.is_instance_of::<PyInt>() => Ok(Start(None)),
+            Err(err) => Err(err),
+        }
+    }
+}
+
 /// The Python values encoded in the flat sequence `vals[start:]`.
 #[pyfunction]
-#[pyo3(signature = (vals, start = 0))]
+#[pyo3(signature = (vals, start = Start(Some(0))), text_signature = "(vals, start=0)")]
 pub fn lua_decode_values<'py>(
     py: Python<'py>,
     vals: &Bound<'py, PyAny>,
-    start: isize,
+    start: Start,
 ) -> PyResult<Bound<'py, PyList>> {
-    let Ok(start) = usize::try_from(start) else {
-        return Err(InvalidMessage::new_err(format!(
-            "malformed value from Lua: negative start {start}"
-        )));
+    let Start(Some(start)) = start else {
+        return Ok(PyList::empty(py));
     };
     let tuple = match vals.cast_exact::<PyTuple>() {
         Ok(t) => t.clone(),

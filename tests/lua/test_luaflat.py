@@ -194,6 +194,7 @@ def test_lua_number_and_boolean_keys_become_text(backend: ModuleType) -> None:
         ((None, 8 + FPAIRS, [], 1), 0, "unhashable map key in the value at position 0"),
         ((None, 8 + MAP, {}, 1), 0, "unhashable map key in the value at position 0"),
         ((), -1, "negative start -1"),
+        (("x",), -(2**80), f"negative start {-(2**80)}"),
     ],
 )
 def test_malformed_sequences(
@@ -202,6 +203,11 @@ def test_malformed_sequences(
     with pytest.raises(InvalidMessage) as info:
         backend.lua_decode_values(flat, start)
     assert str(info.value) == f"malformed value from Lua: {message}"
+
+
+def test_a_start_past_the_end_decodes_nothing(backend: ModuleType) -> None:
+    assert backend.lua_decode_values(("x", "y"), 2) == []
+    assert backend.lua_decode_values(("x", "y"), 2**80) == []
 
 
 def test_unsupported_lua_keys(backend: ModuleType) -> None:
