@@ -100,6 +100,8 @@ class Node:
         # which outbox targets are local processes (a store read each otherwise, for every
         # message of every slot); definitions never change and only spawn adds one
         self._local_pids: set[str] = set()
+        #: decoded definitions by process ID (each ``schedule`` checks its process exists)
+        self._definitions: dict[str, Any] = {}
         self._remote_pids: set[str] = set()
         self._spawned = 0  # spawn count: a miss read while a spawn ran is not remembered
 
@@ -217,10 +219,18 @@ class Node:
 
     def definition(self, pid: str) -> Any:
         """The definition of process ``pid`` (``NotFound`` if unknown)."""
+        impl = _core.impl
+        known = self._definitions.get(pid)
+        if known is not None and type(known) is impl.Message:
+            return known  # a definition never changes once stored (spawn is idempotent)
         raw = self.store.read(f"processes/{pid}") if _is_id(pid) else None
         if raw is None:
             raise NotFound(f"no process {pid!r} on this node")
-        return _core.impl.decode(raw)
+        definition = impl.decode(raw)
+        if len(self._definitions) >= _KNOWN_PIDS:
+            self._definitions.clear()
+        self._definitions[pid] = definition
+        return definition
 
     def runtime(self, pid: str) -> ProcessRuntime:
         """The live runtime of process ``pid`` (loaded on first use)."""
