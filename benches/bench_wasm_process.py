@@ -21,24 +21,11 @@ MODULES = Path(__file__).parent.parent / "tests" / "wasm" / "modules"
 MESSAGES = 200
 
 
-def _definition(image: str) -> dict[str, Any]:
-    return {
-        "execution-device": "stack@1.0",
-        "device-stack": ["wasi@1.0", "json-iface@1.0", "wasm-64@1.0", "patch@1.0", "multipass@1.0"],
-        "passes": 2,
-        "output-prefix": "wasm",
-        "stack-keys": ["init", "compute", "snapshot", "normalize"],
-        "image": image,
-        "patch-from": "/results/outbox",
-        "patch-to": "/",
-    }
-
-
 def test_json_iface_process_messages(benchmark: Any, core: Any) -> None:
     """Scheduled and computed counter messages per round (LMDB store, durable)."""
     with tempfile.TemporaryDirectory() as tmp:
         node = Node(f"lmdb:{tmp}", eager=False)
-        pid = node.spawn(_definition(node.publish((MODULES / "counter.wat").read_bytes())))
+        pid = node.spawn_wasm((MODULES / "counter.wat").read_bytes())
         node.now(pid)
         msgs = [{"from": "ALICE", "action": "Count", "quantity": "1"}] * MESSAGES
 

@@ -86,27 +86,11 @@ def node(backend: ModuleType, tmp_path: Path) -> Iterator[Node]:
         yield n
 
 
-def wasm_definition(image: str) -> dict[str, Any]:
-    """An aos wasm process whose Data is the token blueprint, loaded on boot."""
-    return {
-        "execution-device": "stack@1.0",
-        "device-stack": ["wasi@1.0", "json-iface@1.0", "wasm-64@1.0", "patch@1.0", "multipass@1.0"],
-        "passes": 2,
-        "output-prefix": "wasm",
-        "stack-keys": ["init", "compute", "snapshot", "normalize"],
-        "image": image,
-        "patch-from": "/results/outbox",
-        "patch-to": "/",
-        "owner": ALICE,
-        "on-boot": "Data",
-        "data": TOKEN_SOURCE,
-    }
-
-
 def spawn_both(node: Node, module: Callable[[bool], bytes]) -> tuple[str, str]:
     lua = node.spawn_lua(node.publish(TOKEN_SOURCE, "application/lua"), owner=ALICE)
-    image = node.publish(module(_core.name != "pure"))
-    wasm = node.spawn(wasm_definition(image))
+    wasm = node.spawn_wasm(
+        module(_core.name != "pure"), owner=ALICE, tags={"on-boot": "Data", "data": TOKEN_SOURCE}
+    )
     return lua, wasm
 
 

@@ -12,7 +12,7 @@ import pytest
 from hbeam import ao
 from hbeam.devices.wasm import LiveWasm
 from hbeam.errors import DeviceError
-from hbeam.node import Node
+from hbeam.node import Node, wasm_definition
 from hbeam.node.server import BackgroundServer
 
 MODULES = Path(__file__).parent.parent / "wasm" / "modules"
@@ -52,17 +52,7 @@ def faulty_counter() -> bytes:
 
 def definition(image: str, **extra: Any) -> dict[str, Any]:
     """An aos-style wasm process, with the patch settings a Lua process uses."""
-    return {
-        "execution-device": "stack@1.0",
-        "device-stack": ["wasi@1.0", "json-iface@1.0", "wasm-64@1.0", "patch@1.0", "multipass@1.0"],
-        "passes": 2,
-        "output-prefix": "wasm",
-        "stack-keys": ["init", "compute", "snapshot", "normalize"],
-        "image": image,
-        "patch-from": "/results/outbox",
-        "patch-to": "/",
-        **extra,
-    }
+    return wasm_definition(image, tags=extra)
 
 
 def count(node: Node, pid: str, action: str = "Count") -> int:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hbeam.node.runtime import Node, default_node
+from hbeam.node.runtime import Node, default_node, wasm_definition
 
-__all__ = ["Node", "create_app", "default_node"]
+__all__ = ["Node", "create_app", "default_node", "wasm_definition"]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,7 +23,7 @@ from hbeam.node.attest import Attestor
 from hbeam.node.process import ProcessRuntime, Subscription, execution_device
 from hbeam.node.scheduler import Scheduler
 
-__all__ = ["Node", "default_node"]
+__all__ = ["Node", "default_node", "wasm_definition"]
 
 _PROGRESS_AFTER_SLOTS = 2000
 _KNOWN_PIDS = 65536  # remembered local / non-local outbox targets (each set)
@@ -216,6 +216,19 @@ class Node:
         if tags:
             definition.update(tags)
         return self.spawn(definition)
+
+    def spawn_wasm(
+        self,
+        image: str | bytes,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> str:
+        """Spawn an aos-style wasm process running ``image`` (an ID, or a module's bytes
+        published first); its definition is :func:`wasm_definition`'s."""
+        if isinstance(image, bytes):
+            image = self.publish(image, "application/wasm")
+        return self.spawn(wasm_definition(image, tags=tags, owner=owner))
 
     def definition(self, pid: str) -> Any:
         """The definition of process ``pid`` (``NotFound`` if unknown)."""
@@ -422,6 +435,30 @@ class Node:
                 progress.update(task, completed=slot - start)
 
         return step
+
+
+def wasm_definition(
+    image: str, *, tags: Mapping[str, Any] | None = None, owner: str | None = None
+) -> dict[str, Any]:
+    """The definition of an aos-style wasm process running the published module ``image``:
+    ``wasm-64@1.0`` behind ``wasi@1.0`` and ``json-iface@1.0`` in a two-pass
+    ``stack@1.0``, with ``patch@1.0`` moving ``/results/outbox`` patches into the state
+    (as a Lua process has them) — what ``POST /spawn`` takes; ``tags`` are added as is."""
+    definition: dict[str, Any] = {
+        "execution-device": "stack@1.0",
+        "device-stack": ["wasi@1.0", "json-iface@1.0", "wasm-64@1.0", "patch@1.0", "multipass@1.0"],
+        "passes": 2,
+        "output-prefix": "wasm",
+        "stack-keys": ["init", "compute", "snapshot", "normalize"],
+        "image": image,
+        "patch-from": "/results/outbox",
+        "patch-to": "/",
+    }
+    if owner is not None:
+        definition["owner"] = owner
+    if tags:
+        definition.update(tags)
+    return definition
 
 
 def process_id(definition: Mapping[str, Any]) -> str:
