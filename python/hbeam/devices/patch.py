@@ -24,6 +24,7 @@ entries whose ``method`` is ``PATCH`` or whose ``device`` is ``patch@1.0``), ``c
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -332,11 +333,6 @@ def _static_direct(base: Any, key: str, opts: Any) -> bool:
     return decision is not None and bool(decision.direct)
 
 
-def _all_direct(base: Any, keys: list[str], opts: Any) -> bool:
-    # (this module's ``all`` is the device key, not the builtin)
-    return not [k for k in keys if not _static_direct(base, k, opts)]
-
-
 def plan(base: Any, key: str, opts: Any = None) -> Any:
     """Host hook for :func:`hbeam.ao.key_step` (not a key): ``compute`` / ``patches`` on
     messages configured like ``base``, compiled — :func:`_move_plain`'s device checks
@@ -357,7 +353,8 @@ def plan(base: Any, key: str, opts: Any = None) -> Any:
         or setter.fun is not _message.set
         or setter.status != "ok"
         or setter.volatile
-        or not _all_direct(base, [k for keys in _SETTINGS for k in keys], opts)
+        # (builtins.all: this module's ``all`` is the device key)
+        or not builtins.all(_static_direct(base, k, opts) for keys in _SETTINGS for k in keys)
     ):
         return None
     found: list[Any] = []

@@ -212,9 +212,16 @@ def _target(link: Node, key: str, where: str) -> tuple[str, ...]:
 
 
 def _resolve(
-    view: View, segs: tuple[str, ...], original: object, where: str, *, write: bool = False
+    view: View,
+    segs: tuple[str, ...],
+    original: object,
+    where: str,
+    *,
+    write: bool = False,
+    key: str | None = None,
 ) -> tuple[tuple[str, ...], Node | None]:
     """``segs`` with every link replaced by its target, and the node found there (or None).
+    ``key`` is ``segs`` joined, when the caller has it (a path given as text).
 
     A value in the middle of a path means nothing can be below it: None (or StoreError
     when ``write``).  Nodes only exist below real groups (``plan`` keeps it so), so a
@@ -222,7 +229,10 @@ def _resolve(
     """
     hops = 0
     while True:
-        node = view.node(_join(segs)) if segs else _GROUP_NODE
+        if key is not None:
+            node, key = view.node(key), None
+        else:
+            node = view.node(_join(segs)) if segs else _GROUP_NODE
         if node is not None and node.kind != LINK:
             return segs, node
         if node is not None:
@@ -652,8 +662,9 @@ class Store(abc.ABC):
     def read(self, path: str | Sequence[str]) -> bytes | None:
         """The bytes at ``path`` (links followed), or None if there is no value there."""
         segs = split_path(path)
+        key = path if type(path) is str else None
         with self._reading() as view:
-            _, node = _resolve(view, segs, path, self.where)
+            _, node = _resolve(view, segs, path, self.where, key=key)
         if node is not None and node.kind == VALUE:
             return node.data
         return None
@@ -663,11 +674,8 @@ class Store(abc.ABC):
         out: builtins.list[bytes | None] = []
         with self._reading() as view:
             for path in paths:
-                segs = split_path(path)
-                # a node at the literal path needs no resolving (see _resolve)
-                node = view.node(path if type(path) is str else _join(segs))
-                if node is None or node.kind == LINK:
-                    _, node = _resolve(view, segs, path, self.where)
+                key = path if type(path) is str else None
+                _, node = _resolve(view, split_path(path), path, self.where, key=key)
                 out.append(node.data if node is not None and node.kind == VALUE else None)
         return out
 
