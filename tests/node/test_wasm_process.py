@@ -11,7 +11,7 @@ import httpx
 import pytest
 from hbeam import ao
 from hbeam.devices.wasm import LiveWasm
-from hbeam.errors import DeviceError
+from hbeam.errors import DeviceError, InvalidMessage
 from hbeam.node import Node, wasm_definition
 from hbeam.node.server import BackgroundServer
 
@@ -99,6 +99,21 @@ def test_counter_process_in_process(node: Node) -> None:
     # each slot's own results stay reachable
     assert node.compute(pid, 1)["results"]["data"] == "count=1"
     assert node.compute(pid, 2)["count"] == "2"
+
+
+def test_spawn_wasm_publishes_the_module_and_spawns_the_aos_stack(node: Node) -> None:
+    pid = node.spawn_wasm(faulty_counter(), tags={"name": "counter"})
+    image = node.definition(pid)["image"]
+    assert node.content_type(image) == "application/wasm"
+    assert node.spawn_wasm(image, tags={"name": "counter"}) == pid  # same definition
+    assert count(node, pid) == 1
+    assert node.now(pid)["name"] == "counter"
+
+
+@pytest.mark.parametrize("image", ["not-an-id", 42, None])
+def test_spawn_wasm_refuses_what_is_not_a_module(node: Node, image: Any) -> None:
+    with pytest.raises(InvalidMessage, match="spawn_wasm takes a wasm module"):
+        node.spawn_wasm(image)
 
 
 def test_message_json_carries_the_sender_and_id(node: Node) -> None:

@@ -225,9 +225,17 @@ class Node:
         owner: str | None = None,
     ) -> str:
         """Spawn an aos-style wasm process running ``image`` (an ID, or a module's bytes
-        published first); its definition is :func:`wasm_definition`'s."""
+        published first); its definition is :func:`wasm_definition`'s.
+
+        Raises:
+            InvalidMessage: ``image`` is neither bytes nor a 43-character ID.
+        """
         if isinstance(image, bytes):
             image = self.publish(image, "application/wasm")
+        elif not _is_id(image):
+            raise InvalidMessage(
+                f"spawn_wasm takes a wasm module's bytes or its published ID, not {image!r:.80}"
+            )
         return self.spawn(wasm_definition(image, tags=tags, owner=owner))
 
     def definition(self, pid: str) -> Any:
