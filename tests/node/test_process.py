@@ -41,8 +41,17 @@ class Doubler:
         return base.set("double", base.get("count", 0) * 2)
 
 
+class Sender:
+    """Sends one outbox message, ``add=1``, to the message's ``to``."""
+
+    def compute(self, base: Any, req: Any, opts: Any) -> Any:
+        outbox = {"1": {"target": req["body"]["to"], "add": 1}}
+        return base.set("results", {"outbox": outbox})
+
+
 device.register("test-counter@1.0", Counter())
 device.register("test-doubler@1.0", Doubler())
+device.register("test-sender@1.0", Sender())
 
 COUNTER = {"execution-device": "test-counter@1.0", "name": "counter"}
 STACKED = {
@@ -92,6 +101,30 @@ def test_state_survives_closing_and_reopening(
         assert node.now(pid)["count"] == 12
         node.schedule(pid, {"add": 1})
         assert node.now(pid)["count"] == 13
+
+
+def test_outbox_reaches_local_processes_spawned_before_after_and_across_restarts(
+    backend: ModuleType, tmp_path: Path
+) -> None:
+    spec = f"lmdb:{tmp_path / 'node'}"
+    wallet = "w" * 43
+    with Node(spec) as node:
+        sender = node.spawn({"execution-device": "test-sender@1.0", "name": "sender"})
+        early = node.spawn(COUNTER)
+        node.schedule_many(sender, [{"to": wallet}, {"to": early}])
+        node.now(sender)
+        late = node.spawn({**COUNTER, "name": "late"})  # after the first delivery
+        node.schedule(sender, {"to": late})
+        node.now(sender)
+        assert node.now(early)["count"] == 1
+        assert node.now(late)["count"] == 1
+        with pytest.raises(NotFound):
+            node.now(wallet)  # a wallet is no process: nothing was scheduled on it
+    with Node(spec) as node:
+        node.schedule_many(sender, [{"to": early}, {"to": late}, {"to": wallet}])
+        node.now(sender)
+        assert node.now(early)["count"] == 2
+        assert node.now(late)["count"] == 2
 
 
 def test_now_is_never_stale(lmdb_node: Node) -> None:

@@ -26,7 +26,7 @@ from hbeam.node.scheduler import Scheduler
 __all__ = ["Node", "default_node", "wasm_definition"]
 
 _PROGRESS_AFTER_SLOTS = 2000
-_KNOWN_PIDS = 65536  # remembered local / non-local outbox targets (each set)
+_KNOWN_PIDS = 65536  # decoded process definitions remembered at most
 
 
 class Node:
@@ -97,13 +97,13 @@ class Node:
             self.attestor = Attestor(self)
             self.scheduler.on_commit(self.attestor.on_commit)
         self._app: Any = None
-        # which outbox targets are local processes (a store read each otherwise, for every
-        # message of every slot); definitions never change and only spawn adds one
-        self._local_pids: set[str] = set()
+        # every process of this node, read from the store once, on the first outbox
+        # delivery: each message of each slot asks whether its target is local, and most
+        # targets (wallets) are not, so a cache of misses thrashes on a big ledger
+        self._local_pids: set[str] | None = None
+        self._local_lock = threading.Lock()
         #: decoded definitions by process ID (each ``schedule`` checks its process exists)
         self._definitions: dict[str, Any] = {}
-        self._remote_pids: set[str] = set()
-        self._spawned = 0  # spawn count: a miss read while a spawn ran is not remembered
 
     # -- resolution -------------------------------------------------------------------------
 
@@ -187,8 +187,9 @@ class Node:
         if stored != pid:  # a signed process: its ID is the signed ID, also loadable
             cache.link(stored, pid, opts=self.opts)
         self.store.write(f"processes/{pid}", impl.encode(msg))
-        self._spawned += 1
-        self._remote_pids.discard(pid)
+        with self._local_lock:  # after the write: a concurrent first load lists it or waits
+            if self._local_pids is not None:
+                self._local_pids.add(pid)
         self.scheduler.schedule(pid, msg)
         return pid
 
@@ -379,20 +380,14 @@ class Node:
             pass
 
     def _is_local(self, pid: str) -> bool:
-        """Whether ``pid`` is a process of this node (remembered, hits and misses)."""
-        if pid in self._local_pids:
-            return True
-        if pid in self._remote_pids:
-            return False
-        spawned = self._spawned
-        local = self.store.read(f"processes/{pid}") is not None
-        if not local and spawned != self._spawned:
-            return False
-        known = self._local_pids if local else self._remote_pids
-        if len(known) >= _KNOWN_PIDS:
-            known.clear()
-        known.add(pid)
-        return local
+        """Whether ``pid`` is a process of this node (spawned here, now or before a restart)."""
+        local = self._local_pids
+        if local is None:
+            with self._local_lock:
+                if self._local_pids is None:
+                    self._local_pids = set(self.store.list("processes"))
+                local = self._local_pids
+        return pid in local
 
     def _deliver(self, sender: str, slot: int, outbox: list[tuple[str, Any]]) -> int:
         """Push: schedule outbox messages whose target is a local process; how many
