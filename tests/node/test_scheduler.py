@@ -177,6 +177,36 @@ def test_assignments_read_a_range_in_order_within_a_byte_budget(
         sched.close()
 
 
+def test_assignments_kept_in_memory_are_what_the_store_holds(
+    backend: ModuleType, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hbeam import _core
+    from hbeam.node import scheduler as scheduler_module
+
+    monkeypatch.setattr(scheduler_module, "_RECENT", 6)  # most slots then come from the store
+    shapes: list[dict[str, Any]] = [
+        {"n": 1, "f": 0.5, "big": 2**70, "neg": -3, "yes": True, "nil": None},
+        {"data": b"\x00\xffbytes", "text": "ünïcode ✓", "empty": ""},
+        {"nested": {"a": {"b": [1, "two", {"three": 3}]}}, "list": [1.5, b"x", []]},
+        {"Tag-Case": "kept", "action": "Transfer", "quantity": "10"},
+    ]
+    sched = Scheduler(store)
+    try:
+        made = sched.schedule_many(PID, shapes) + [sched.schedule(PID, m) for m in shapes]
+        decode = _core.impl.decode
+        stored = [decode(store.read(f"assignments/{PID}/{slot}")) for slot in range(8)]
+        assert made == stored
+        assert sched.assignments(PID, 0, 7) == stored  # the oldest two from the store
+        assert [sched.assignment(PID, slot) for slot in range(8)] == stored
+    finally:
+        sched.close()
+    fresh = Scheduler(store)  # nothing in memory: everything read back
+    try:
+        assert fresh.assignments(PID, 0, 7) == stored
+    finally:
+        fresh.close()
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 

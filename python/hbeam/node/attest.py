@@ -135,7 +135,7 @@ def verify_schedule(node: Node, pid: str, signer: str | None = None) -> int:
     chain, chain_text = b"", ""
     impl = _core.impl
     for slot in range(upto + 1):
-        assignment = node.scheduler.assignment(pid, slot)
+        assignment = node.scheduler.assignment(pid, slot, from_store=True)
         if assignment is NOT_FOUND:
             raise InvalidSignature(f"slot {slot} of {pid} is missing from the attested schedule")
         if impl.id(assignment["body"]) != assignment["message"]:

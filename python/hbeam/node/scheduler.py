@@ -21,6 +21,7 @@ protection: scheduling it again returns the first assignment).
 from __future__ import annotations
 
 import binascii
+import itertools
 import queue
 import threading
 import time
@@ -81,6 +82,9 @@ class _Cursor:
 
 _STOP = object()
 _READ_GROUP = 64  # assignments read in one store transaction
+# committed assignments kept in memory (all processes together): a process computing the
+# slots just scheduled takes them from here instead of reading and decoding them again
+_RECENT = 4096
 
 
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
@@ -130,6 +134,9 @@ class Scheduler:
         self._cursors: dict[str, _Cursor] = {}
         self._closed = False
         self._listeners: list[Callable[[str, int], None]] = []
+        # (pid, slot) -> (assignment, size of its encoding), oldest first; written by the
+        # sequencer after its commit, read without a lock (one dict get at a time)
+        self._recent: dict[tuple[str, int], tuple[Any, int]] = {}
         self._thread = threading.Thread(target=self._run, name="hbeam-scheduler", daemon=True)
         self._thread.start()
 
@@ -158,8 +165,13 @@ class Scheduler:
         raw = self._store.read(f"scheduler/{pid}/current")
         return -1 if raw is None else int(raw)
 
-    def assignment(self, pid: str, slot: int) -> Any:
-        """The assignment of ``slot`` (a Message), or ``NOT_FOUND``."""
+    def assignment(self, pid: str, slot: int, *, from_store: bool = False) -> Any:
+        """The assignment of ``slot`` (a Message), or ``NOT_FOUND``. ``from_store``: as
+        the store holds it now, never the copy kept from its commit (for audits)."""
+        if not from_store:
+            hit = self._recent.get((pid, int(slot)))
+            if hit is not None:
+                return hit[0]
         raw = self._store.read(f"assignments/{pid}/{int(slot)}")
         if raw is None:
             return NOT_FOUND
@@ -174,7 +186,18 @@ class Scheduler:
         decode = _core.impl.decode
         out: list[Any] = []
         size = 0
-        for start in range(int(first), int(last) + 1, _READ_GROUP):
+        first, last = int(first), int(last)
+        recent = self._recent
+        while first <= last:  # the ones just committed, as they were committed
+            hit = recent.get((pid, first))
+            if hit is None:
+                break
+            if out and size + hit[1] > max_bytes:
+                return out
+            size += hit[1]
+            out.append(hit[0])
+            first += 1
+        for start in range(first, last + 1, _READ_GROUP):
             end = min(int(last), start + _READ_GROUP - 1)
             raws = self._store.read_many(
                 [f"assignments/{pid}/{slot}" for slot in range(start, end + 1)]
@@ -199,6 +222,15 @@ class Scheduler:
         self._thread.join(timeout=30)
 
     # -- sequencer ----------------------------------------------------------------------
+
+    def _keep(self, done: list[tuple[tuple[str, int], tuple[Any, int]]]) -> None:
+        """Remember assignments just committed, dropping the oldest past ``_RECENT``."""
+        recent = self._recent
+        recent.update(done)
+        excess = len(recent) - _RECENT
+        if excess > 0:
+            for key in list(itertools.islice(recent, excess)):
+                del recent[key]
 
     def _run(self) -> None:
         while True:
@@ -241,13 +273,14 @@ class Scheduler:
         pending: dict[str, _Cursor] = {}
         seen: dict[tuple[str, str], Any] = {}
         failed: dict[int, BaseException] = {}
+        done: list[tuple[tuple[str, int], tuple[Any, int]]] = []  # for self._recent
         now_ms = int(self._clock() * 1000)
         now_s = now_ms // 1000
         for index, request in enumerate(batch):
             pid = request.pid
             # a request that fails leaves nothing behind: not its writes, not its dedup
             # records (its slots go to the next request)
-            mark = len(writes)
+            mark, done_mark = len(writes), len(done)
             recorded: list[tuple[str, str]] = []
             try:
                 base = pending.get(pid) or self._cursor(pid)
@@ -295,6 +328,10 @@ class Scheduler:
                         )
                     )
                     out: list[Any] = assignments
+                    done.extend(
+                        ((pid, first + i), (assignments[i], len(encodings[i])))
+                        for i in range(len(fresh))
+                    )
                 else:
                     out = []
                     i = 0
@@ -305,6 +342,7 @@ class Scheduler:
                             continue
                         assignment = assignments[i]
                         writes.append((prefix + str(first + i), encodings[i]))
+                        done.append(((pid, first + i), (assignment, len(encodings[i]))))
                         key = keys[i]
                         if key is not None:
                             writes.append((f"dedup/{pid}/{key}", str(first + i).encode()))
@@ -315,8 +353,9 @@ class Scheduler:
                 results.append(out)
             except Exception as exc:  # a malformed message must not kill the sequencer
                 del writes[mark:]
-                for done in recorded:
-                    seen.pop(done, None)
+                del done[done_mark:]
+                for unseen in recorded:
+                    seen.pop(unseen, None)
                 failed[index] = (
                     exc
                     if isinstance(exc, AOError)
@@ -335,6 +374,7 @@ class Scheduler:
                 request.future.set_exception(error)
             return
         self._cursors.update(pending)
+        self._keep(done)
         for index, request in enumerate(batch):
             if index in failed:
                 request.future.set_exception(failed[index])
