@@ -402,7 +402,7 @@ class ProcessRuntime:
 
     def _push(self, slot: int, state: Any) -> None:
         """Schedule outbox messages addressed to local processes on them (exactly once)."""
-        outbox = _outbox(state)
+        outbox = _outbox(state, self.node._local_target)
         local = self.node._deliver(self.pid, slot, outbox) if outbox else 0
         self._pushed = slot
         if local:
@@ -421,8 +421,8 @@ class ProcessRuntime:
             sub.put(event)
 
 
-def _numbered_key(key: str) -> tuple[int, str]:
-    return (len(key), key)
+def _numbered_pair(pair: tuple[str, Any]) -> tuple[int, str]:
+    return (len(pair[0]), pair[0])
 
 
 def _is_map(value: Any) -> bool:
@@ -430,21 +430,31 @@ def _is_map(value: Any) -> bool:
     return type(value) is _core.impl.Message or isinstance(value, Mapping)
 
 
-def _outbox(state: Any) -> list[tuple[str, Any]]:
-    """``(key, message)`` pairs of ``results/outbox`` (a numbered map or a list)."""
+def _outbox(
+    state: Any, local_target: Callable[[Mapping[str, Any]], str | None]
+) -> list[tuple[str, Any]]:
+    """``(key, message)`` pairs of ``results/outbox`` (a numbered map or a list), in
+    order, whose message ``local_target`` addresses to a local process."""
     results = state.get("results") if _is_map(state) else None
     if results is None or not _is_map(results):
         return []
     outbox = results.get("outbox")
     if outbox is None:
         return []
+    found: list[tuple[str, Any]] = []
     if _is_map(outbox):
         get = outbox.get  # keys then gets: a core Message's items view is slower
-        pairs = [(k, get(k)) for k in sorted(outbox, key=_numbered_key)]
-        return [(k, v) for k, v in pairs if _is_map(v)]
-    if isinstance(outbox, list):
-        return [(str(i + 1), v) for i, v in enumerate(outbox) if isinstance(v, Mapping)]
-    return []
+        for key in outbox:
+            message = get(key)
+            if _is_map(message) and local_target(message) is not None:
+                found.append((key, message))
+        if len(found) > 1:
+            found.sort(key=_numbered_pair)
+    elif isinstance(outbox, list):
+        for i, message in enumerate(outbox):
+            if isinstance(message, Mapping) and local_target(message) is not None:
+                found.append((str(i + 1), message))
+    return found
 
 
 ProgressFn = Callable[[int | None], None]

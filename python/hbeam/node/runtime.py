@@ -389,16 +389,24 @@ class Node:
                 local = self._local_pids
         return pid in local
 
+    def _local_target(self, message: Mapping[str, Any]) -> str | None:
+        """The local process an outbox ``message`` is addressed to, or None."""
+        target = message.get("target")
+        if type(target) is not str:
+            if not isinstance(target, str):
+                return None
+            target = str(target)
+        if "?" in target or "&" in target:
+            target = target.split("?", 1)[0].split("&", 1)[0]
+        return target if self._is_local(target) else None
+
     def _deliver(self, sender: str, slot: int, outbox: list[tuple[str, Any]]) -> int:
         """Push: schedule outbox messages whose target is a local process; how many
         targeted one."""
         local = 0
         for key, message in outbox:
-            target = message.get("target")
-            if not isinstance(target, str):
-                continue
-            target = target.split("?", 1)[0].split("&", 1)[0]
-            if not self._is_local(target):
+            target = self._local_target(message)
+            if target is None:
                 continue
             local += 1
             delivered = _core.impl.Message(message).merge(
