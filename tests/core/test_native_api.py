@@ -3,6 +3,7 @@ classes of ``hbeam.errors`` and ``hbeam._sentinels``, a release build under ``ma
 
 from __future__ import annotations
 
+import abc
 import ast
 import os
 from collections.abc import Mapping
@@ -58,6 +59,19 @@ def test_classes(both_backends: tuple[ModuleType, ModuleType]) -> None:
     assert native.Message.__module__ == "hbeam._native"
     assert native.ResultCache.__module__ == "hbeam._native"
     assert type(native.Message(a=1).set("b", 2)) is native.Message
+
+
+def test_mapping_checks_on_a_message_are_cached(
+    both_backends: tuple[ModuleType, ModuleType],
+) -> None:
+    # CPython caches isinstance answers for a class found through a registered ABC, not
+    # for one registered with Mapping itself (then every check walks the ABC's hooks)
+    _, native = both_backends
+    assert isinstance(native.Message(a=1), Mapping)
+    cache = abc._get_dump(Mapping)[1]  # type: ignore[attr-defined]
+    assert native.Message in {ref() for ref in cache}
+    registry = abc._get_dump(Mapping)[0]  # type: ignore[attr-defined]
+    assert native.Message not in {ref() for ref in registry}
 
 
 def test_errors_are_the_python_classes(both_backends: tuple[ModuleType, ModuleType]) -> None:
