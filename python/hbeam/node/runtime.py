@@ -26,7 +26,7 @@ from hbeam.node.scheduler import Scheduler
 __all__ = ["Node", "default_node", "wasm_definition"]
 
 _PROGRESS_AFTER_SLOTS = 2000
-_KNOWN_PIDS = 65536  # decoded process definitions remembered at most
+_KNOWN_DEFINITIONS = 65536  # decoded process definitions remembered at most
 
 
 class Node:
@@ -249,7 +249,7 @@ class Node:
         if raw is None:
             raise NotFound(f"no process {pid!r} on this node")
         definition = impl.decode(raw)
-        if len(self._definitions) >= _KNOWN_PIDS:
+        if len(self._definitions) >= _KNOWN_DEFINITIONS:
             self._definitions.clear()
         self._definitions[pid] = definition
         return definition
@@ -392,10 +392,8 @@ class Node:
     def _local_target(self, message: Mapping[str, Any]) -> str | None:
         """The local process an outbox ``message`` is addressed to, or None."""
         target = message.get("target")
-        if type(target) is not str:
-            if not isinstance(target, str):
-                return None
-            target = str(target)
+        if not isinstance(target, str):
+            return None
         if "?" in target or "&" in target:
             target = target.split("?", 1)[0].split("&", 1)[0]
         return target if self._is_local(target) else None

@@ -198,7 +198,7 @@ class Scheduler:
             out.append(hit[0])
             first += 1
         for start in range(first, last + 1, _READ_GROUP):
-            end = min(int(last), start + _READ_GROUP - 1)
+            end = min(last, start + _READ_GROUP - 1)
             raws = self._store.read_many(
                 [f"assignments/{pid}/{slot}" for slot in range(start, end + 1)]
             )
