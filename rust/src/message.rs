@@ -72,6 +72,100 @@ impl Message {
     fn get_bound<'py>(&self, py: Python<'py>, key: &str) -> Option<Bound<'py, PyAny>> {
         self.map.get(key).map(|v| v.0.bind(py).clone())
     }
+
+    /// The Message `Message(mapping, **kw)` builds (see `new`).
+    fn build(
+        py: Python<'_>,
+        mapping: Option<&Bound<'_, PyAny>>,
+        kw: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Message> {
+        let kw = kw.filter(|k| !k.is_empty());
+        if let (Some(m), None) = (mapping, kw) {
+            // the common call: one dict, converted as a nested one would be (at level 1)
+            if m.is_exact_instance_of::<PyDict>() {
+                let (map, height) = mapping_entries(py, m, 1, &mut Vec::new())?;
+                return Ok(Message::from_map(map, height + 1));
+            }
+        }
+        let sized = mapping.and_then(|m| m.cast_exact::<PyDict>().ok());
+        let size = sized.map_or(0, |d| d.len()) + kw.map_or(0, |k| k.len());
+        let mut entries: Vec<(Key, Val)> = Vec::with_capacity(size);
+        let mut height = 0;
+        let mut at: Vec<Key> = Vec::new();
+        // the exact `str` keys of one dict are all different (see `convert`)
+        let mut distinct = match (mapping, kw) {
+            (None, _) => true,
+            (Some(m), None) => m.is_exact_instance_of::<PyDict>(),
+            (Some(_), Some(_)) => false,
+        };
+        let mut add = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
+            distinct &= k.is_exact_instance_of::<PyString>();
+            let key = map_key(py, k, &[])?;
+            if plain_leaf(v) {
+                entries.push((key, Val(v.clone().unbind())));
+                return Ok(());
+            }
+            at.clear();
+            at.push(key.clone());
+            let (stored, h) = convert(py, v, 2, &mut at)?;
+            height = height.max(h);
+            entries.push((key, Val(stored.unbind())));
+            Ok(())
+        };
+        match mapping {
+            None => {}
+            Some(m) if kw.is_none() && m.is_exact_instance_of::<Message>() => {
+                let other = m.cast_exact::<Message>()?.get();
+                let copy = Message::from_map(other.map.clone(), other.height());
+                if let Some(id) = other.id.get() {
+                    let _ = copy.id.set(id.clone());
+                }
+                return Ok(copy);
+            }
+            Some(m) if py::is_mapping(m)? => {
+                for pair in py::mapping_items(m)? {
+                    let (k, v) = pair?;
+                    add(&k, &v)?;
+                }
+            }
+            Some(m) => {
+                let pairs = match m.try_iter() {
+                    Ok(pairs) => pairs,
+                    Err(err) if err.is_instance_of::<PyTypeError>(py) => {
+                        return Err(build_error(format!(
+                            "cannot build a Message from {}: {}",
+                            py::type_name(m),
+                            py::describe(m)
+                        )));
+                    }
+                    Err(err) => return Err(err),
+                };
+                for (i, pair) in pairs.enumerate() {
+                    let pair = pair?;
+                    let is_seq =
+                        pair.is_instance_of::<PyTuple>() || pair.is_instance_of::<PyList>();
+                    if !is_seq || pair.len()? != 2 {
+                        return Err(build_error(format!(
+                            "element {} of the Message argument is not a (key, value) pair",
+                            i + 1
+                        )));
+                    }
+                    add(&pair.get_item(0)?, &pair.get_item(1)?)?;
+                }
+            }
+        }
+        if let Some(kw) = kw {
+            for (k, v) in kw.iter() {
+                add(&k, &v)?;
+            }
+        }
+        let map = if distinct {
+            PMap::from_distinct(entries)
+        } else {
+            PMap::from_unsorted(entries)
+        };
+        Ok(Message::from_map(map, height + 1))
+    }
 }
 
 // ------------------------------------------------------------------------ errors
@@ -219,7 +313,7 @@ pub(crate) fn convert<'py>(
         }
         let (map, height) = mapping_entries(py, value, level, at)?;
         let msg = Message::from_map(map, height + 1);
-        return Ok((Bound::new(py, msg)?.into_any(), height + 1));
+        return Ok((untracked(py, msg)?.into_any(), height + 1));
     }
     if let Ok(m) = value.cast_exact::<Message>() {
         let mut height = m.get().height();
@@ -267,7 +361,7 @@ pub(crate) fn convert<'py>(
         }
         let (map, height) = mapping_entries(py, value, level, at)?;
         let msg = Message::from_map(map, height + 1);
-        return Ok((Bound::new(py, msg)?.into_any(), height + 1));
+        return Ok((untracked(py, msg)?.into_any(), height + 1));
     }
     if value.is_instance_of::<PyString>() {
         let text = value.cast::<PyString>()?.to_str();
@@ -441,14 +535,30 @@ pub(crate) fn new_msg<'py>(
     map: PMap<Val>,
     height: usize,
 ) -> PyResult<Bound<'py, Message>> {
-    Bound::new(py, Message::from_map(map, height))
+    untracked(py, Message::from_map(map, height))
+}
+
+/// `msg` as a new Python object that the cycle collector does not track.
+///
+/// PyO3 makes every class a GC type, but a Message's traverse visits none of its values,
+/// so the collector can never break a cycle through one: tracking it only made every
+/// collection walk every live Message (a node keeps thousands, its recent states and
+/// assignments) and count each survivor towards the next full collection.
+pub(crate) fn untracked<'py>(py: Python<'py>, msg: Message) -> PyResult<Bound<'py, Message>> {
+    let bound = Bound::new(py, msg)?;
+    // SAFETY: `bound` is a live object of a GC type, created above; untracking is allowed
+    // at any time, and the dealloc's own untrack is then a no-op.
+    unsafe { pyo3::ffi::PyObject_GC_UnTrack(bound.as_ptr().cast()) };
+    Ok(bound)
 }
 
 /// The shared empty Message.
 pub(crate) fn empty(py: Python<'_>) -> PyResult<Bound<'_, Message>> {
     static EMPTY: PyOnceLock<Py<Message>> = PyOnceLock::new();
     EMPTY
-        .get_or_try_init(py, || Py::new(py, Message::from_map(PMap::new(), 1)))
+        .get_or_try_init(py, || {
+            untracked(py, Message::from_map(PMap::new(), 1)).map(Bound::unbind)
+        })
         .map(|m| m.bind(py).clone())
 }
 
@@ -1115,93 +1225,8 @@ impl Message {
         py: Python<'_>,
         mapping: Option<&Bound<'_, PyAny>>,
         kw: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Self> {
-        let kw = kw.filter(|k| !k.is_empty());
-        if let (Some(m), None) = (mapping, kw) {
-            // the common call: one dict, converted as a nested one would be (at level 1)
-            if m.is_exact_instance_of::<PyDict>() {
-                let (map, height) = mapping_entries(py, m, 1, &mut Vec::new())?;
-                return Ok(Message::from_map(map, height + 1));
-            }
-        }
-        let sized = mapping.and_then(|m| m.cast_exact::<PyDict>().ok());
-        let size = sized.map_or(0, |d| d.len()) + kw.map_or(0, |k| k.len());
-        let mut entries: Vec<(Key, Val)> = Vec::with_capacity(size);
-        let mut height = 0;
-        let mut at: Vec<Key> = Vec::new();
-        // the exact `str` keys of one dict are all different (see `convert`)
-        let mut distinct = match (mapping, kw) {
-            (None, _) => true,
-            (Some(m), None) => m.is_exact_instance_of::<PyDict>(),
-            (Some(_), Some(_)) => false,
-        };
-        let mut add = |k: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| -> PyResult<()> {
-            distinct &= k.is_exact_instance_of::<PyString>();
-            let key = map_key(py, k, &[])?;
-            if plain_leaf(v) {
-                entries.push((key, Val(v.clone().unbind())));
-                return Ok(());
-            }
-            at.clear();
-            at.push(key.clone());
-            let (stored, h) = convert(py, v, 2, &mut at)?;
-            height = height.max(h);
-            entries.push((key, Val(stored.unbind())));
-            Ok(())
-        };
-        match mapping {
-            None => {}
-            Some(m) if kw.is_none() && m.is_exact_instance_of::<Message>() => {
-                let other = m.cast_exact::<Message>()?.get();
-                let copy = Message::from_map(other.map.clone(), other.height());
-                if let Some(id) = other.id.get() {
-                    let _ = copy.id.set(id.clone());
-                }
-                return Ok(copy);
-            }
-            Some(m) if py::is_mapping(m)? => {
-                for pair in py::mapping_items(m)? {
-                    let (k, v) = pair?;
-                    add(&k, &v)?;
-                }
-            }
-            Some(m) => {
-                let pairs = match m.try_iter() {
-                    Ok(pairs) => pairs,
-                    Err(err) if err.is_instance_of::<PyTypeError>(py) => {
-                        return Err(build_error(format!(
-                            "cannot build a Message from {}: {}",
-                            py::type_name(m),
-                            py::describe(m)
-                        )));
-                    }
-                    Err(err) => return Err(err),
-                };
-                for (i, pair) in pairs.enumerate() {
-                    let pair = pair?;
-                    let is_seq =
-                        pair.is_instance_of::<PyTuple>() || pair.is_instance_of::<PyList>();
-                    if !is_seq || pair.len()? != 2 {
-                        return Err(build_error(format!(
-                            "element {} of the Message argument is not a (key, value) pair",
-                            i + 1
-                        )));
-                    }
-                    add(&pair.get_item(0)?, &pair.get_item(1)?)?;
-                }
-            }
-        }
-        if let Some(kw) = kw {
-            for (k, v) in kw.iter() {
-                add(&k, &v)?;
-            }
-        }
-        let map = if distinct {
-            PMap::from_distinct(entries)
-        } else {
-            PMap::from_unsorted(entries)
-        };
-        Ok(Message::from_map(map, height + 1))
+    ) -> PyResult<Py<Self>> {
+        Ok(untracked(py, Self::build(py, mapping, kw)?)?.unbind())
     }
 
     fn __getitem__<'py>(
@@ -1491,8 +1516,8 @@ pub(crate) fn normalize_keys<'py>(
         return Ok(numbered_from_values(py, value)?.into_any());
     }
     if py::is_mapping(value)? {
-        let msg = Message::new(py, Some(value), None)?;
-        return Ok(Bound::new(py, msg)?.into_any());
+        let msg = Message::build(py, Some(value), None)?;
+        return Ok(untracked(py, msg)?.into_any());
     }
     Ok(value.clone())
 }

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import abc
 import ast
+import gc
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -72,6 +74,39 @@ def test_mapping_checks_on_a_message_are_cached(
     assert native.Message in {ref() for ref in cache}
     registry = abc._get_dump(Mapping)[0]  # type: ignore[attr-defined]
     assert native.Message not in {ref() for ref in registry}
+
+
+def test_messages_are_left_out_of_the_cycle_collector(
+    both_backends: tuple[ModuleType, ModuleType],
+) -> None:
+    # a native Message's traverse visits none of its values, so tracking it would only
+    # make every collection walk every live Message; reference counting still frees it
+    _, native = both_backends
+    M = native.Message
+    made = {
+        "dict": M({"a": {"b": 1}}),
+        "keywords": M(a=1),
+        "pairs": M([("a", 1)]),
+        "copy": M(M(a=1)),
+        "empty": M(),
+        "merge": M(a=1).merge({"c": {"d": 2}}),
+        "set": M(a=1).set("x", {"y": 1}),
+        "remove": M(a=1, b=2).remove("a"),
+        "decode": native.decode(native.encode(M({"a": {"b": [1, 2]}}))),
+    }
+    made["nested"] = made["dict"]["a"]
+    made["merged nested"] = made["merge"]["c"]
+    made["decoded nested"] = made["decode"]["a"]
+    for how, msg in made.items():
+        assert type(msg) is M, how
+        assert not gc.is_tracked(msg), how
+
+    value = "".join(["a value held only here", str(id(made))])
+    held = sys.getrefcount(value)
+    msg = M({"a": {"b": value}}).set("c", 1)
+    assert sys.getrefcount(value) > held
+    del msg
+    assert sys.getrefcount(value) == held
 
 
 def test_errors_are_the_python_classes(both_backends: tuple[ModuleType, ModuleType]) -> None:
