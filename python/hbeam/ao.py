@@ -889,17 +889,27 @@ def _execute(
             result = fn(*(base, req, ctx.opts)[: decision.arity])
     except AOError:
         raise
-    except RecursionError as exc:
-        raise RecursionLimit(
-            f"resolving key {key!r} exhausted Python's stack (nested too deeply)", key=key
-        ) from exc
     except Exception as exc:
-        name = _device.device_name(decision.device)
-        raise DeviceError(
-            f"device {name!r} failed resolving key {key!r}: {type(exc).__name__}: {exc}",
-            device=name,
-            key=key,
-        ) from exc
+        raise _device_failure(decision, key, exc) from exc
+    return _outcome(result)
+
+
+def _device_failure(decision: _device.Decision, key: str, exc: Exception) -> AOError:
+    """The error a device function's non-AO exception becomes (raised ``from`` it)."""
+    if isinstance(exc, RecursionError):
+        return RecursionLimit(
+            f"resolving key {key!r} exhausted Python's stack (nested too deeply)", key=key
+        )
+    name = _device.device_name(decision.device)
+    return DeviceError(
+        f"device {name!r} failed resolving key {key!r}: {type(exc).__name__}: {exc}",
+        device=name,
+        key=key,
+    )
+
+
+def _outcome(result: Any) -> tuple[str, Any]:
+    """``(status, value)`` for what a device function returned."""
     if type(result) is Status:
         return result.status, result.value
     if result is NOT_FOUND:
@@ -907,6 +917,19 @@ def _execute(
     if isinstance(result, AOError):
         return "error", result
     return "ok", result
+
+
+def _device_call(decision: _device.Decision, key: str, ctx: _Ctx) -> Callable[[Any, Any], Any]:
+    """``call(msg, req)``: the device function called as :func:`_execute` calls it, with
+    the arguments' shape fixed once (for steps that call it slot after slot)."""
+    fn, arity, opts = decision.fun, decision.arity, ctx.opts
+    if decision.status == "add_key":
+        return lambda msg, req: fn(*(key, msg, req, opts)[:arity])
+    if arity == 3:
+        return lambda msg, req: fn(msg, req, opts)
+    if arity == 2:
+        return fn
+    return lambda msg, req: fn(*(msg, req, opts)[:arity])
 
 
 def _hook(
@@ -1207,6 +1230,7 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
         decision = _device.Decision("ok", decision.device, inner, 2, False, decision.volatile)
     max_depth = ctx.max_depth
     local = _local
+    call = _device_call(decision, key, ctx)
 
     def step(msg: Any, req: Mapping[str, Any]) -> tuple[str, Any]:
         if (
@@ -1223,10 +1247,20 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
         if depth >= max_depth:
             raise _too_deep(key, max_depth, depth)
         local.depth = depth + 1
+        value: Any
         try:
-            status, value = _execute(decision, key, msg, req, ctx)
-            if status == "ok" and type(value) is tuple and _is_subresolution(value):
-                status, value = _guard(lambda: _run(list(value[1]), ctx), "resolve")
+            try:
+                result = call(msg, req)
+            except AOError:
+                raise
+            except Exception as exc:
+                raise _device_failure(decision, key, exc) from exc
+            if type(result) is M:
+                status, value = "ok", result
+            else:
+                status, value = _outcome(result)
+                if status == "ok" and type(value) is tuple and _is_subresolution(value):
+                    status, value = _guard(lambda: _run(list(value[1]), ctx), "resolve")
         finally:
             local.depth = depth
         if status != "ok":

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from hbeam import NOT_FOUND, ao
-from hbeam.errors import DeviceError
+from hbeam.errors import AOError
 
 QUIET = {"cache_control": ["no-cache", "no-store"], "hashpath": "ignore"}
 
@@ -69,7 +69,7 @@ def stack(backend: ModuleType, register: Callable[[str, Any], Any]) -> Any:
 def _outcome(fn: Callable[[], tuple[str, Any]]) -> Any:
     try:
         return fn()
-    except DeviceError as exc:
+    except AOError as exc:
         return ("raised", type(exc).__name__, str(exc))
 
 
@@ -233,3 +233,75 @@ def test_no_compiled_patch_move_for_a_base_it_cannot_move_plainly(backend: Modul
     # declining still compiles a step: it calls the device function as the resolver would
     step = ao.key_step(base.set("patch-to", "/cache"), "compute", opts=QUIET)
     assert step is not None
+
+
+class Shapes:
+    """A function per call shape the resolver knows: 0-3 arguments, and failures."""
+
+    def none(self) -> Any:
+        return {"shape": 0}
+
+    def one(self, base: Any) -> Any:
+        return base.set("shape", 1)
+
+    def two(self, base: Any, req: Any) -> Any:
+        return base.set("shape", 2).set("add", req.get("add"))
+
+    def three(self, base: Any, req: Any, opts: Any) -> Any:
+        return base.set("shape", 3).set("quiet", opts.get("hashpath"))
+
+    def crash(self, base: Any, req: Any) -> Any:
+        raise KeyError("no such thing")
+
+    def deep(self, base: Any, req: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    def status(self, base: Any, req: Any) -> Any:
+        return ao.Status("skip", base.set("shape", "status"))
+
+    def missing(self, base: Any, req: Any) -> Any:
+        return NOT_FOUND
+
+
+class Handled:
+    """Every key goes to one handler, which takes the key first."""
+
+    def __init__(self, arity: int) -> None:
+        handlers = {
+            2: lambda key, base: base.set("handled", key),
+            3: lambda key, base, req: base.set("handled", [key, req.get("add")]),
+            4: lambda key, base, req, opts: base.set("handled", [key, opts.get("hashpath")]),
+        }
+        self.info = {"handler": handlers[arity]}
+
+
+@pytest.mark.parametrize(
+    "key", ["none", "one", "two", "three", "crash", "deep", "status", "missing"]
+)
+def test_a_step_calls_each_function_shape_as_the_resolver_does(
+    backend: ModuleType, register: Callable[[str, Any], Any], key: str
+) -> None:
+    register("test-shapes@1.0", Shapes())
+    base = backend.Message({"device": "test-shapes@1.0", "n": 1})
+    step = ao.key_step(base, key, opts=QUIET)
+    assert step is not None
+    req = backend.Message({"path": key, "add": 4})
+    want = _outcome(lambda: ao.resolve_key(base, key, req, opts=QUIET))
+    assert _outcome(lambda: step(base, req)) == want
+    if key in ("crash", "deep"):
+        assert want[0] == "raised"
+        assert want[1] == ("DeviceError" if key == "crash" else "RecursionLimit")
+
+
+@pytest.mark.parametrize("arity", [2, 3, 4])
+def test_a_step_passes_the_key_to_a_handler(
+    backend: ModuleType, register: Callable[[str, Any], Any], arity: int
+) -> None:
+    register("test-handled@1.0", Handled(arity))
+    base = backend.Message({"device": "test-handled@1.0"})
+    step = ao.key_step(base, "anything", opts=QUIET)
+    assert step is not None
+    req = backend.Message({"path": "anything", "add": 4})
+    want = ao.resolve_key(base, "anything", req, opts=QUIET)
+    assert step(base, req) == want
+    assert want[0] == "ok" and "handled" in want[1]
