@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -93,12 +93,6 @@ class _Ledger:
         self._tmp.cleanup()
 
 
-@pytest.fixture
-def native() -> Iterator[None]:
-    with _core.use("native"):
-        yield
-
-
 def _bare_lupa(holders: int) -> tuple[Any, Any]:
     """A plain lupa Lua 5.3 with aos.lua and the token loaded; (runtime, handle)."""
     import lupa.lua53 as lupa
@@ -139,8 +133,7 @@ def _aos_messages(batch: list[dict[str, Any]], start: int) -> list[dict[str, Any
 # -- the whole pipeline ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("holders", HOLDERS)
-def test_pipeline_schedule_many(benchmark: Any, native: None, holders: int) -> None:
+def _schedule_many(benchmark: Any, holders: int) -> None:
     ledger = _Ledger(holders, eager=False)
 
     def run() -> None:
@@ -148,14 +141,11 @@ def test_pipeline_schedule_many(benchmark: Any, native: None, holders: int) -> N
         ledger.node.now(ledger.pid)
         ledger.read()
 
-    benchmark.group = f"token transfers, {holders} holders: schedule_many → compute → patch → read"
-    benchmark.extra_info.update(impl="native", ops=TRANSFERS)
     benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
     ledger.close()
 
 
-@pytest.mark.parametrize("holders", HOLDERS)
-def test_pipeline_64_senders(benchmark: Any, native: None, holders: int) -> None:
+def _senders(benchmark: Any, holders: int) -> None:
     ledger = _Ledger(holders, eager=True)
 
     def run() -> None:
@@ -177,22 +167,18 @@ def test_pipeline_64_senders(benchmark: Any, native: None, holders: int) -> None
         ledger.node.now(ledger.pid)
         ledger.read()
 
-    benchmark.group = f"token transfers, {holders} holders: 64 durable senders → compute → read"
-    benchmark.extra_info.update(impl="native", ops=(TRANSFERS // SENDERS) * SENDERS)
+    benchmark.extra_info["ops"] = (TRANSFERS // SENDERS) * SENDERS
     benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
     ledger.close()
 
 
-@pytest.mark.parametrize("holders", HOLDERS)
-def test_compute_only(benchmark: Any, native: None, holders: int) -> None:
+def _compute_only(benchmark: Any, holders: int) -> None:
     ledger = _Ledger(holders, eager=False)
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
         ledger.node.schedule_many(ledger.pid, ledger.batch())
         return (), {}
 
-    benchmark.group = f"token transfers, {holders} holders: compute only (already scheduled)"
-    benchmark.extra_info.update(impl="native", ops=TRANSFERS)
     benchmark.pedantic(
         lambda: ledger.node.now(ledger.pid), setup=setup, rounds=ROUNDS, iterations=1
     )
@@ -202,8 +188,7 @@ def test_compute_only(benchmark: Any, native: None, holders: int) -> None:
 # -- the Lua handler alone, and the bare-lupa ceiling ------------------------------------------
 
 
-@pytest.mark.parametrize("holders", HOLDERS)
-def test_token_handler_hbeam_lua(benchmark: Any, holders: int) -> None:
+def _token_handler(benchmark: Any, holders: int) -> None:
     proc = AosProcess()
     proc.boot({"id": "p" * 43, "owner": ALICE}, [("token.lua", TOKEN_SOURCE)])
     proc.handle({"id": "seed", "from": ALICE, "action": "Eval", "data": _SEED % holders})
@@ -215,23 +200,11 @@ def test_token_handler_hbeam_lua(benchmark: Any, holders: int) -> None:
         for msg in _aos_messages(_transfers(addresses, TRANSFERS, start), start):
             proc.handle(msg)
 
-    benchmark.group = f"token handler alone, {holders} holders"
-    benchmark.extra_info.update(impl="native", ops=TRANSFERS)
     benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
     proc.close()
 
 
-@pytest.mark.parametrize(
-    "group",
-    [
-        "token transfers, {h} holders: schedule_many → compute → patch → read",
-        "token transfers, {h} holders: 64 durable senders → compute → read",
-        "token transfers, {h} holders: compute only (already scheduled)",
-        "token handler alone, {h} holders",
-    ],
-)
-@pytest.mark.parametrize("holders", HOLDERS)
-def test_bare_lupa_ceiling(benchmark: Any, holders: int, group: str) -> None:
+def _bare_lupa_ceiling(benchmark: Any, holders: int) -> None:
     rt, handle = _bare_lupa(holders)
     addresses = _addresses(holders)
     rounds = iter(range(1, 10**6))
@@ -242,6 +215,35 @@ def test_bare_lupa_ceiling(benchmark: Any, holders: int, group: str) -> None:
         for msg in _aos_messages(_transfers(addresses, TRANSFERS, start), start):
             _to_py(handle(table_from(msg)))
 
-    benchmark.group = group.format(h=holders)
-    benchmark.extra_info.update(impl="baseline", ops=TRANSFERS)
     benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+
+
+# -- the rows: each hbeam measurement right beside its ceiling ---------------------------------
+
+_KINDS: dict[str, tuple[str, Callable[[Any, int], None]]] = {
+    "schedule_many": (
+        "token transfers, {h} holders: schedule_many → compute → patch → read",
+        _schedule_many,
+    ),
+    "senders": ("token transfers, {h} holders: 64 durable senders → compute → read", _senders),
+    "compute": ("token transfers, {h} holders: compute only (already scheduled)", _compute_only),
+    "handler": ("token handler alone, {h} holders", _token_handler),
+}
+
+
+@pytest.mark.parametrize(
+    ("holders", "kind", "impl"),
+    [(h, k, i) for h in HOLDERS for k in _KINDS for i in ("native", "baseline")],
+)
+def test_token_transfers(benchmark: Any, holders: int, kind: str, impl: str) -> None:
+    """One row of a group: hbeam (``native``) or the bare-lupa ceiling (``baseline``).
+    The two rows of a group run one after the other, so their ratio compares runs seconds
+    apart (this machine's speed drifts over minutes)."""
+    title, measure = _KINDS[kind]
+    benchmark.group = title.format(h=holders)
+    benchmark.extra_info.update(impl=impl, ops=TRANSFERS)
+    if impl == "baseline":
+        _bare_lupa_ceiling(benchmark, holders)
+        return
+    with _core.use("native"):
+        measure(benchmark, holders)
