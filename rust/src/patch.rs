@@ -232,6 +232,33 @@ fn merge_msg<'py>(
     new_msg(py, draft, height)
 }
 
+/// `merge_msg(empty, msg, level)` without the copy, when that merge would only copy `msg`:
+/// no key at any depth holds a `/` (a merge reads one as a path) and its nesting fits
+/// below [`MAX_DEPTH`] from `level` (so no level refuses it). Otherwise the merge itself.
+fn merged_into_empty<'py>(
+    py: Python<'py>,
+    msg: Bound<'py, Message>,
+    level: usize,
+    at: &mut Vec<Key>,
+) -> PyResult<Bound<'py, Message>> {
+    let m = msg.get();
+    if level + m.height() <= MAX_DEPTH && no_path_keys(py, &m.map) {
+        return Ok(msg);
+    }
+    merge_msg(py, &empty(py)?, &msg, level, at)
+}
+
+/// Whether no key of `map`, nor of a Message nested in it, contains a `/`.
+fn no_path_keys(py: Python<'_>, map: &PMap<Val>) -> bool {
+    map.iter().all(|(k, v)| {
+        !k.contains('/')
+            && match kind(v.0.bind(py)) {
+                Kind::Msg(m) => no_path_keys(py, &m.get().map),
+                _ => true,
+            }
+    })
+}
+
 fn text_parts(list: &Bound<'_, PyList>) -> Plain<Vec<String>> {
     let mut parts = Vec::with_capacity(list.len());
     for item in list.iter() {
@@ -338,14 +365,18 @@ fn move_patches<'py>(
         if let Some(updates) = set_updates(py, &written.get().map, patch)? {
             let height = src.get().height();
             let updates = new_msg(py, updates, height)?;
-            written = merge_msg(py, &written, &updates, 1, &mut at)?;
+            written = if written.get().map.is_empty() {
+                merged_into_empty(py, updates, 1, &mut at)?
+            } else {
+                merge_msg(py, &written, &updates, 1, &mut at)?
+            };
         }
     }
 
     // 7. the kept entries replace the source, as set over the placeholder: merged into
     // an empty message at their depth
     let kept = new_msg(py, kept, src.get().height())?;
-    let mut node = merge_msg(py, &empty(py)?, &kept, source.len() + 1, &mut at)?;
+    let mut node = merged_into_empty(py, kept, source.len() + 1, &mut at)?;
     for (level, part) in levels.iter().zip(source).rev() {
         let m = level.get();
         let height = m.height().max(node.get().height() + 1);

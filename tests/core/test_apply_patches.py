@@ -70,6 +70,20 @@ def test_token_case(backend: ModuleType) -> None:
     assert out["device"] == "patch@1.0"
 
 
+def test_nested_slash_keys_are_read_as_the_generic_path_reads_them(backend: ModuleType) -> None:
+    # a kept entry and a patch are re-set as message@1.0 would set them, which reads a
+    # "/" key as a path: those go through the merge, plain ones are kept as they are
+    notice = {**NOTICE, "meta": {"a/b": "1", "c": {"d/e": "2"}}}
+    patch = {"device": "patch@1.0", "cache": {"balances": {"a": "1"}, "x": {"y/z": "3"}}}
+    for box in (
+        {"1": notice, "2": TOKEN_PATCH},
+        {"1": NOTICE, "2": patch},
+        {"1": notice, "2": patch, "3": TOKEN_PATCH},
+    ):
+        out = _same(backend, _state(backend, box), OUTBOX)
+        assert out is not None
+
+
 def test_numeric_order(backend: ModuleType) -> None:
     outbox = {
         "10": {"method": "PATCH", "x": "ten"},
