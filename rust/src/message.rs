@@ -312,8 +312,7 @@ pub(crate) fn convert<'py>(
             return Err(too_deep(at));
         }
         let (map, height) = mapping_entries(py, value, level, at)?;
-        let msg = Message::from_map(map, height + 1);
-        return Ok((untracked(py, msg)?.into_any(), height + 1));
+        return Ok((new_msg(py, map, height + 1)?.into_any(), height + 1));
     }
     if let Ok(m) = value.cast_exact::<Message>() {
         let mut height = m.get().height();
@@ -360,8 +359,7 @@ pub(crate) fn convert<'py>(
             return Err(too_deep(at));
         }
         let (map, height) = mapping_entries(py, value, level, at)?;
-        let msg = Message::from_map(map, height + 1);
-        return Ok((untracked(py, msg)?.into_any(), height + 1));
+        return Ok((new_msg(py, map, height + 1)?.into_any(), height + 1));
     }
     if value.is_instance_of::<PyString>() {
         let text = value.cast::<PyString>()?.to_str();
@@ -556,9 +554,7 @@ pub(crate) fn untracked<'py>(py: Python<'py>, msg: Message) -> PyResult<Bound<'p
 pub(crate) fn empty(py: Python<'_>) -> PyResult<Bound<'_, Message>> {
     static EMPTY: PyOnceLock<Py<Message>> = PyOnceLock::new();
     EMPTY
-        .get_or_try_init(py, || {
-            untracked(py, Message::from_map(PMap::new(), 1)).map(Bound::unbind)
-        })
+        .get_or_try_init(py, || new_msg(py, PMap::new(), 1).map(Bound::unbind))
         .map(|m| m.bind(py).clone())
 }
 

@@ -403,9 +403,10 @@ class ProcessRuntime:
     def _push(self, slot: int, state: Any) -> None:
         """Schedule outbox messages addressed to local processes on them (exactly once)."""
         outbox = _outbox(state, self.node._local_target)
-        local = self.node._deliver(self.pid, slot, outbox) if outbox else 0
+        if outbox:
+            self.node._deliver(self.pid, slot, outbox)
         self._pushed = slot
-        if local:
+        if outbox:
             # the watermark only has to cover slots that pushed something: a replay after
             # a restart re-pushes the slots after it, which the scheduler deduplicates by
             # push-ref (and slots that sent nothing local push nothing again)
@@ -421,8 +422,8 @@ class ProcessRuntime:
             sub.put(event)
 
 
-def _numbered_pair(pair: tuple[str, Any]) -> tuple[int, str]:
-    return (len(pair[0]), pair[0])
+def _numbered_triple(entry: tuple[str, Any, str]) -> tuple[int, str]:
+    return (len(entry[0]), entry[0])
 
 
 def _is_map(value: Any) -> bool:
@@ -432,28 +433,30 @@ def _is_map(value: Any) -> bool:
 
 def _outbox(
     state: Any, local_target: Callable[[Mapping[str, Any]], str | None]
-) -> list[tuple[str, Any]]:
-    """``(key, message)`` pairs of ``results/outbox`` (a numbered map or a list), in
-    order, whose message ``local_target`` addresses to a local process."""
+) -> list[tuple[str, Any, str]]:
+    """``(key, message, target)`` of each ``results/outbox`` message (a numbered map or a
+    list), in order, that ``local_target`` addresses to a local process ``target``."""
     results = state.get("results") if _is_map(state) else None
     if results is None or not _is_map(results):
         return []
     outbox = results.get("outbox")
     if outbox is None:
         return []
-    found: list[tuple[str, Any]] = []
+    found: list[tuple[str, Any, str]] = []
     if _is_map(outbox):
         get = outbox.get  # keys then gets: a core Message's items view is slower
         for key in outbox:
             message = get(key)
-            if _is_map(message) and local_target(message) is not None:
-                found.append((key, message))
+            target = local_target(message) if _is_map(message) else None
+            if target is not None:
+                found.append((key, message, target))
         if len(found) > 1:
-            found.sort(key=_numbered_pair)
+            found.sort(key=_numbered_triple)
     elif isinstance(outbox, list):
         for i, message in enumerate(outbox):
-            if isinstance(message, Mapping) and local_target(message) is not None:
-                found.append((str(i + 1), message))
+            target = local_target(message) if isinstance(message, Mapping) else None
+            if target is not None:
+                found.append((str(i + 1), message, target))
     return found
 
 

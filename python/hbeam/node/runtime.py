@@ -398,15 +398,10 @@ class Node:
             target = target.split("?", 1)[0].split("&", 1)[0]
         return target if self._is_local(target) else None
 
-    def _deliver(self, sender: str, slot: int, outbox: list[tuple[str, Any]]) -> int:
-        """Push: schedule outbox messages whose target is a local process; how many
-        targeted one."""
-        local = 0
-        for key, message in outbox:
-            target = self._local_target(message)
-            if target is None:
-                continue
-            local += 1
+    def _deliver(self, sender: str, slot: int, outbox: list[tuple[str, Any, str]]) -> None:
+        """Push: schedule each outbox ``(key, message, target)`` on its local ``target``
+        (a target that refuses it is skipped)."""
+        for key, message, target in outbox:
             delivered = _core.impl.Message(message).merge(
                 {
                     "from": sender,  # the verified sender: an outbox cannot forge it
@@ -421,7 +416,6 @@ class Node:
                 self.scheduler.schedule(target, delivered)
             except AOError:
                 continue
-        return local
 
     def _replay_progress(
         self, pid: str, start: int, target: int
