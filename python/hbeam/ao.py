@@ -1228,6 +1228,12 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
     if inner is not None:
         # the device's compiled function, called as its plain function would be
         decision = _device.Decision("ok", decision.device, inner, 2, False, decision.volatile)
+    lane_hook = getattr(decision.device, "lane", None)
+    lane = (
+        lane_hook(base, key, ctx.opts)
+        if callable(lane_hook) and not isinstance(decision.device, type)
+        else None
+    )
     max_depth = ctx.max_depth
     local = _local
     call = _device_call(decision, key, ctx)
@@ -1271,7 +1277,55 @@ def key_step(base: Any, key: str, *, opts: Mapping[str, Any] | None = None) -> K
                 value = _link(value, None, True, ctx)
         return "ok", value
 
+    if lane is not None:
+
+        def fast(msg: Any, req: Any) -> Any:
+            if msg.get("cache-control") is not None or _device.generation != generation:
+                return None
+            depth = local.depth
+            if depth >= max_depth:
+                return None  # the step raises the error
+            local.depth = depth + 1
+            try:
+                value = lane(msg, req)
+            except AOError:
+                raise
+            except Exception as exc:
+                raise _device_failure(decision, key, exc) from exc
+            finally:
+                local.depth = depth
+            if value is None:
+                return None
+            if (volatile_key or _tainted(msg)) and not _tainted(value):
+                value = _link(value, None, True, ctx)
+            return value
+
+        step.lane = fast  # type: ignore[attr-defined]
     return step
+
+
+Lane = Callable[[Any, Any], Any]
+"""``lane(msg, req) -> Message | None``: see :func:`step_lane`."""
+
+
+def step_lane(step: KeyStep) -> Lane | None:
+    """The lane of a compiled step, when its device has one: ``lane(msg, req)`` returns
+    the Message ``step(msg, req)`` would return with status ``ok`` — or None, having done
+    nothing, when the device's lane declines (the caller then calls ``step``).
+
+    A device offers a lane with a module attribute ``lane(base, key, opts)`` (a host hook,
+    not a key) returning ``f(msg, req)``: for a message configured like ``base``, the
+    device function's result when it is a Message and can be had cheaply (results a
+    device has ready, a plain move), else None with no side effect. The lane skips the
+    step's guard, so the caller guarantees what the guard checks on every call: ``msg``
+    and ``req`` are core Messages, ``msg``'s ``device`` is the step's and ``req``'s
+    ``path`` its key, and ``req`` has no ``cache-control`` (the lane itself checks
+    ``msg``'s ``cache-control``, the device registry and the depth limit, and marks the
+    result volatile as the step does). ``stack@1.0``'s compiled Fold runs its devices'
+    lanes this way.
+    """
+    lane = getattr(step, "lane", None)
+    return lane if callable(lane) else None
 
 
 def _ordered(msgs: Mapping[str, Any]) -> list[Any]:

@@ -184,6 +184,23 @@ def test_every_state_is_the_same_with_and_without_the_fast_paths(
     from hbeam.node.process import ProcessRuntime
 
     monkeypatch.setattr(lua_device, "AHEAD_BATCH", ahead_batch)
+    real_lane = lua_device.lane
+    taken: list[int] = []
+
+    def counted_lane(base: Any, key: str, opts: Any = None) -> Any:
+        ready = real_lane(base, key, opts)
+        if ready is None:
+            return None
+
+        def count(msg: Any, req: Any) -> Any:
+            value = ready(msg, req)
+            if value is not None:
+                taken.append(req["slot"])
+            return value
+
+        return count
+
+    monkeypatch.setattr(lua_device, "lane", counted_lane)
 
     msgs = _scheduled(21, 40)
     states = []
@@ -206,6 +223,8 @@ def test_every_state_is_the_same_with_and_without_the_fast_paths(
                 per_slot.append(str(exc))
         states.append(per_slot)
         node.close()
+        if name == "fast":
+            assert taken, "the compiled Fold ran lua@5.3a's lane"
     assert states[0] == states[1]
 
 

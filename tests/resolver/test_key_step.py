@@ -305,3 +305,142 @@ def test_a_step_passes_the_key_to_a_handler(
     want = ao.resolve_key(base, "anything", req, opts=QUIET)
     assert step(base, req) == want
     assert want[0] == "ok" and "handled" in want[1]
+
+
+# -- lanes: a device's ready result, run by the compiled Fold without each step's guard --
+
+
+class Counted:
+    """Adds one to ``count`` (and to ``<name>-count``); its lane does the same unless
+    the request names it in ``decline`` (the lane then returns None) or ``boom``."""
+
+    info = {"excludes": ["lane"], "volatile": ["compute"]}
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lane_calls = 0
+        self.lane_results = 0
+        self.computed = 0
+
+    def compute(self, base: Any, req: Any, opts: Any) -> Any:
+        self.computed += 1
+        if req.get("boom") == self.name:
+            raise RuntimeError(f"{self.name} blew up")
+        return base.merge(
+            {
+                "count": base.get("count", 0) + 1,
+                f"{self.name}-count": 1,
+                "seen-pass": base.get("pass"),
+            }
+        )
+
+    def lane(self, base: Any, key: str, opts: Any) -> Any:
+        if key != "compute":
+            return None
+
+        def ready(msg: Any, req: Any) -> Any:
+            self.lane_calls += 1
+            if req.get("decline") == self.name:
+                return None
+            out = self.compute(msg, req, opts)
+            self.lane_results += 1
+            return out
+
+        return ready
+
+
+@pytest.fixture
+def laned(backend: ModuleType, register: Callable[[str, Any], Any]) -> tuple[Any, list[Counted]]:
+    devices = [Counted("a"), Counted("b")]
+    for dev in devices:
+        register(f"test-counted-{dev.name}@1.0", dev)
+    base = backend.Message(
+        {
+            "device": "stack@1.0",
+            "device-stack": ["test-counted-a@1.0", "test-counted-b@1.0"],
+            "priv": {"ao-volatile": True},
+        }
+    )
+    return base, devices
+
+
+@pytest.mark.parametrize(
+    ("changes", "request_keys"),
+    [
+        ({}, {}),
+        ({}, {"decline": "a"}),  # the first lane declines: the ordinary Fold from the start
+        ({}, {"decline": "b"}),  # the second declines: the ordinary Fold goes on from there
+        ({}, {"boom": "a"}),
+        ({}, {"boom": "b"}),
+        ({"pass": 3}, {}),  # a base with pass: the ordinary Fold
+        ({"max-passes": 2}, {}),
+        ({"max-passes": "many"}, {}),  # fails as the ordinary Fold fails
+        ({"cache-control": ["no-cache"]}, {}),
+        ({}, {"cache-control": ["no-cache"]}),
+        ({"priv": {}}, {}),  # not marked volatile: the results get the mark
+        ({"device-key": "7", "previous-device": "x"}, {}),  # restored as the Fold restores
+        ({"input-prefixes": ["in"], "input-prefix": "old"}, {}),  # another config: router
+    ],
+)
+def test_a_fold_of_lanes_returns_what_the_resolver_returns(
+    backend: ModuleType,
+    laned: tuple[Any, list[Counted]],
+    changes: dict[str, Any],
+    request_keys: dict[str, Any],
+) -> None:
+    base, _ = laned
+    step = ao.key_step(base, "compute", opts=QUIET)
+    assert step is not None
+    msg = base.merge(changes)
+    req = backend.Message({"path": "compute", **request_keys})
+    want = _outcome(lambda: ao.resolve_key(msg, "compute", req, opts=QUIET))
+    got = _outcome(lambda: step(msg, req))
+    assert got == want
+
+
+def test_a_fold_of_lanes_runs_the_lanes(
+    backend: ModuleType, laned: tuple[Any, list[Counted]]
+) -> None:
+    base, (a, b) = laned
+    step = ao.key_step(base, "compute", opts=QUIET)
+    assert step is not None
+    status, value = step(base, backend.Message({"path": "compute"}))
+    assert status == "ok" and value["count"] == 2
+    assert (a.lane_results, b.lane_results) == (1, 1)
+    # b declines: a's lane result is kept (its lane is not run twice), b runs as a step
+    status, value = step(base, backend.Message({"path": "compute", "decline": "b"}))
+    assert status == "ok" and value["count"] == 2
+    assert (a.lane_calls, a.lane_results, b.lane_calls, b.lane_results) == (2, 2, 2, 1)
+    assert (a.computed, b.computed) == (2, 2)  # each device once per fold
+
+
+def test_a_lane_is_given_only_where_a_step_is(
+    backend: ModuleType, laned: tuple[Any, list[Counted]], register: Callable[[str, Any], Any]
+) -> None:
+    base, _ = laned
+    dev = base.merge({"device": "test-counted-a@1.0", "device-stack": None})
+    step = ao.key_step(dev, "compute", opts=QUIET)
+    assert step is not None
+    lane = ao.step_lane(step)
+    assert lane is not None
+    req = backend.Message({"path": "compute"})
+    assert lane(dev, req) == step(dev, req)[1]
+    assert lane(dev.set("cache-control", ["no-cache"]), req) is None  # the step's guard
+    register("test-other@1.0", NoCompute())  # the device registry changed
+    assert lane(dev, req) is None
+    plain = ao.key_step(backend.Message({"device": "test-adder@1.0"}), "compute", opts=QUIET)
+    assert plain is None or ao.step_lane(plain) is None
+    assert "lane" not in ao.keys(dev, opts=QUIET)  # a host hook, not a key
+
+
+def test_a_fold_of_lanes_keeps_the_depth_limit(
+    backend: ModuleType, laned: tuple[Any, list[Counted]]
+) -> None:
+    base, _ = laned
+    opts = {**QUIET, "max_resolve_depth": 1}
+    step = ao.key_step(base, "compute", opts=opts)
+    assert step is not None
+    req = backend.Message({"path": "compute"})
+    want = _outcome(lambda: ao.resolve_key(base, "compute", req, opts=opts))
+    assert want[0] == "raised"
+    assert _outcome(lambda: step(base, req)) == want

@@ -71,7 +71,7 @@ DEVICE: Final = "lua@5.3a"
 LIVE_KEY: Final = "lua"
 LUA_TYPES: Final = frozenset({"application/lua", "text/x-lua", "text/lua", "application/x-lua"})
 HOOKS: Final = ("init", "compute", "normalize", "snapshot")
-EXCLUDED: Final = ("keys", "set", "encode", "decode", "prefetch")
+EXCLUDED: Final = ("keys", "set", "encode", "decode", "prefetch", "lane")
 STRIPPED: Final = frozenset({"device", "module"})
 _log = logging.getLogger(__name__)
 AHEAD_BATCH = 64  # messages per batch the prefetch worker applies at a time
@@ -547,6 +547,28 @@ def compute(base: Any, req: Any, opts: Any = None) -> Any:
         live = _live_at(base, rt, slot, opts)
         raw = live.handle(slot, _aos_message(req))
     return base.set("results", _results(raw))
+
+
+def lane(base: Any, key: str, opts: Any = None) -> Any:
+    """Host hook for :func:`hbeam.ao.step_lane` (not a key): for ``compute``,
+    ``f(msg, req)`` giving what :func:`compute` gives when the live VM has the slot's
+    result ready (applied ahead by :func:`prefetch`) — the message with ``results`` set —
+    and None, taking nothing, otherwise (``compute`` then runs as usual)."""
+    rt = (opts or {}).get("runtime") if key == "compute" else None
+    if rt is None:
+        return None
+
+    def compute_ahead(msg: Any, req: Any) -> Any:
+        live = rt.live.get(LIVE_KEY)
+        slot = req.get("slot")
+        if type(live) is not LiveLua or type(slot) is not int:
+            return None
+        raw = live.take(slot)
+        if raw is None:
+            return None
+        return msg.set("results", _results(raw))
+
+    return compute_ahead
 
 
 def prefetch(base: Any, assignments: Sequence[Any], opts: Any = None) -> None:

@@ -339,9 +339,24 @@ def plan(base: Any, key: str, opts: Any = None) -> Any:
     made once. The compiled function checks each call's request and settings against
     ``base``'s and calls :func:`apply_patches`; anything else goes the general way. None
     (no compiled function) for other keys or when ``base`` would not move plainly."""
-    M = _core.impl.Message
     general = {"compute": compute, "patches": patches}.get(key)
-    if general is None or type(base) is not M or not _fast(opts):
+    moved = lane(base, key, opts)
+    if general is None or moved is None:
+        return None
+
+    def move(msg: Any, req: Any) -> Any:
+        value = moved(msg, req)
+        return value if value is not None else general(msg, req, opts)
+
+    return move
+
+
+def lane(base: Any, key: str, opts: Any = None) -> Any:
+    """Host hook for :func:`hbeam.ao.step_lane` (not a key): the plain move :func:`plan`
+    compiles, as ``f(msg, req)`` returning None (having done nothing) where it does not
+    apply; None for keys and bases :func:`plan` does not compile."""
+    M = _core.impl.Message
+    if key not in ("compute", "patches") or type(base) is not M or not _fast(opts):
         return None
     name = base.get("device")
     try:
@@ -377,7 +392,7 @@ def plan(base: Any, key: str, opts: Any = None) -> Any:
     apply_patches = _core.impl.apply_patches
     read = _plain_read
 
-    def move(msg: Any, req: Any) -> Any:
+    def moved(msg: Any, req: Any) -> Any:
         # the key_step guard has checked msg's device (so the decisions above hold)
         if (
             type(req) is M
@@ -397,12 +412,10 @@ def plan(base: Any, key: str, opts: Any = None) -> Any:
                 if value is NOT_FOUND:
                     value = read(msg, "to")
                 if (value if value is not NOT_FOUND else "/") == to_setting:
-                    moved = apply_patches(msg, source, [])
-                    if moved is not None:
-                        return moved
-        return general(msg, req, opts)
+                    return apply_patches(msg, source, [])
+        return None
 
-    return move
+    return moved
 
 
 def _move(mode: str, base: Any, req: Any, opts: Any) -> Any:
@@ -475,7 +488,7 @@ def compute(base: Any, req: Any, opts: Any = None) -> Any:
     return _move("patches", base, req, opts)
 
 
-info: Final[dict[str, Any]] = {"excludes": ["plan"]}
+info: Final[dict[str, Any]] = {"excludes": ["plan", "lane"]}
 
 
 def init(base: Any, req: Any = None, opts: Any = None) -> Any:

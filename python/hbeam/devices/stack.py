@@ -131,16 +131,22 @@ def _fold(
     opts: Any,
     updates: list[dict[str, Any]],
     steps: list[Any] | None,
+    start: tuple[int, Any] | None = None,
 ) -> Any:
     """The Fold of ``key`` over the devices (``updates``), each resolved with
-    ``ao.resolve_key`` or, where ``steps`` has one, with its compiled step."""
+    ``ao.resolve_key`` or, where ``steps`` has one, with its compiled step. ``start``:
+    ``(index, msg)`` when the devices before ``index`` have run already (by their lanes,
+    see :func:`_fold_lanes`) on a ``base`` without ``pass``, ``msg`` being the last result."""
     impl = _core.impl
     original = {k: base.get(k) for k in _RESTORE}
     old_pass = base.get("pass", _ABSENT)
     had_pass = old_pass is not _ABSENT
-    msg = base if had_pass else base.set("pass", 1)
     max_passes = int(base.get("max-passes", _MAX_PASSES))
-    index = 0
+    if start is None:
+        msg = base if had_pass else base.set("pass", 1)
+        index = 0
+    else:
+        index, msg = start
     while index < len(updates):
         step = steps[index] if steps is not None else None
         probe = msg.merge(updates[index])
@@ -173,11 +179,51 @@ def _fold(
             index = 0
         else:
             return ao.Status(status, value)
+    return msg.merge(_restore(original, old_pass))
+
+
+def _restore(original: dict[str, Any], old_pass: Any) -> dict[str, Any]:
+    """What a Fold's result gets back: the keys it had (``_RESTORE``, ``pass``) and none
+    of the keys the Fold set for its devices."""
     restore: dict[str, Any] = {k: v for k, v in original.items() if v is not None}
-    restore["pass"] = old_pass if had_pass else UNSET
+    restore["pass"] = UNSET if old_pass is _ABSENT else old_pass
     restore["device-key"] = UNSET
     restore["previous-device"] = UNSET
-    return msg.merge(restore)
+    return restore
+
+
+def _fold_lanes(
+    key: str,
+    base: Any,
+    request: Any,
+    opts: Any,
+    updates: list[dict[str, Any]],
+    steps: list[Any],
+    lanes: list[ao.Lane],
+    first: dict[str, Any],
+) -> Any:
+    """:func:`_fold` when every device has a lane (:func:`ao.step_lane`): the same merges
+    and results, without each step's guard and status handling. Where a lane declines,
+    the ordinary Fold goes on from that device; a base with ``pass``, ``max-passes`` or a
+    request with ``cache-control`` takes the ordinary Fold from the start. ``first`` is
+    ``{"pass": 1, **updates[0]}`` (the ordinary Fold sets ``pass`` then merges
+    ``updates[0]``: one merge here)."""
+    if (
+        base.get("pass", _ABSENT) is not _ABSENT
+        or base.get("max-passes") is not None
+        or request.get("cache-control") is not None
+    ):
+        return _fold(key, base, request, opts, updates, steps)
+    msg = base
+    for index, lane in enumerate(lanes):
+        probe = base.merge(first) if index == 0 else msg.merge(updates[index])
+        value = lane(probe, request)
+        if value is None:
+            if index == 0:
+                return _fold(key, base, request, opts, updates, steps)
+            return _fold(key, base, request, opts, updates, steps, (index, msg))
+        msg = value
+    return msg.merge(_restore({k: base.get(k) for k in _RESTORE}, _ABSENT))
 
 
 def _config(msg: Any) -> tuple[Any, ...]:
@@ -212,6 +258,22 @@ def plan(base: Any, key: str, opts: Any = None) -> Any:
     updates = _updates(base, stack)
     steps = [ao.key_step(base.merge(update), key, opts=opts) for update in updates]
     M = _core.impl.Message
+    found = [ao.step_lane(step) if step is not None else None for step in steps]
+    lanes = [lane for lane in found if lane is not None]
+    if updates and len(lanes) == len(updates):
+        first = {"pass": 1, **updates[0]}
+        ready = [step for step in steps if step is not None]
+
+        def fold_lanes(msg: Any, req: Any) -> Any:
+            if _config(msg) != config or req.get("mode") is not None:
+                return router(key, msg, req, opts)
+            if type(req) is not M or req.get("path") != key:
+                req = (req if hasattr(req, "set") else M(req or {})).set("path", key)
+            if type(msg) is not M:
+                return _fold(key, msg, req, opts, updates, ready)
+            return _fold_lanes(key, msg, req, opts, updates, ready, lanes, first)
+
+        return fold_lanes
 
     def fold(msg: Any, req: Any) -> Any:
         if _config(msg) != config or req.get("mode") is not None:
