@@ -173,6 +173,26 @@ def test_a_node_computes_the_same_ledger_batched_and_slot_by_slot(tmp_path: Any)
     assert ledgers[0][1], "some slots must have failed"
 
 
+def _every_slot(path: Any, msgs: list[dict[str, Any]]) -> list[Any]:
+    """A token process on a fresh node at ``path``, seeded, then ``msgs`` scheduled at
+    once and computed: the state after every slot (or its error's text)."""
+    node = _node(path)
+    pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
+    node.schedule_many(pid, [_eval(SEED), *msgs])
+    try:
+        node.now(pid)
+    except AOError:
+        pass
+    per_slot: list[Any] = []
+    for slot in range(node.slot(pid) + 1):
+        try:
+            per_slot.append(node.compute(pid, slot))
+        except AOError as exc:
+            per_slot.append(str(exc))
+    node.close()
+    return per_slot
+
+
 @pytest.mark.parametrize("ahead_batch", [3, 64])
 def test_every_state_is_the_same_with_and_without_the_fast_paths(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch, ahead_batch: int
@@ -208,21 +228,7 @@ def test_every_state_is_the_same_with_and_without_the_fast_paths(
         if name == "plain":
             monkeypatch.setattr(ao, "key_step", lambda *a, **k: None)
             monkeypatch.setattr(ProcessRuntime, "_prefetch", lambda self, state, assignments: None)
-        node = _node(tmp_path / name)
-        pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
-        node.schedule_many(pid, [_eval(SEED), *msgs])
-        try:
-            node.now(pid)
-        except AOError:
-            pass
-        per_slot = []
-        for slot in range(node.slot(pid) + 1):
-            try:
-                per_slot.append(node.compute(pid, slot))
-            except AOError as exc:
-                per_slot.append(str(exc))
-        states.append(per_slot)
-        node.close()
+        states.append(_every_slot(tmp_path / name, msgs))
         if name == "fast":
             assert taken, "the compiled Fold ran lua@5.3a's lane"
     assert states[0] == states[1]
@@ -252,3 +258,34 @@ def test_closing_a_node_while_slots_are_applied_ahead(tmp_path: Any) -> None:
     worker.join(timeout=120)
     assert not worker.is_alive()
     assert len(outcome) == 1
+
+
+def test_a_message_the_worker_cannot_convert_fails_only_its_slot(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prefetch worker makes the aos messages itself, a batch at a time; it stops
+    before one it cannot make, and that slot fails as it does computed on its own."""
+    from hbeam.devices import lua as lua_device
+    from hbeam.node.process import ProcessRuntime
+
+    real = lua_device._aos_message
+
+    def picky(assignment: Any) -> Any:
+        body = assignment.get("body")
+        if body is not None and body.get("quantity") == "777":
+            raise ValueError("cannot make an aos message of 777")
+        return real(assignment)
+
+    monkeypatch.setattr(lua_device, "_aos_message", picky)
+    rng = random.Random(31)
+    msgs = [_transfer(rng) for _ in range(30)]
+    msgs[12]["quantity"] = "777"
+    outcomes = []
+    for name in ("ahead", "one by one"):
+        if name == "one by one":
+            monkeypatch.setattr(ProcessRuntime, "_prefetch", lambda self, state, assignments: None)
+        outcomes.append(_every_slot(tmp_path / name.replace(" ", "-"), msgs))
+    assert outcomes[0] == outcomes[1]
+    # slot 14 (the 14th message after the seed) is the first that fails, on its message
+    assert all(not isinstance(o, str) for o in outcomes[0][:14])
+    assert "cannot make an aos message of 777" in outcomes[0][14]

@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from hbeam import _core
@@ -255,6 +255,19 @@ def _results(raw: Mapping[str, Any]) -> Any:
     return _core.impl.Message(out)
 
 
+def _converted(
+    msgs: Sequence[Any], convert: Callable[[Any], Mapping[str, Any]]
+) -> tuple[list[Mapping[str, Any]], bool]:
+    """``convert`` of each of ``msgs`` up to the first it fails on; whether all converted."""
+    out: list[Mapping[str, Any]] = []
+    for msg in msgs:
+        try:
+            out.append(convert(msg))
+        except Exception:  # that slot is computed (and fails) the ordinary way
+            return out, False
+    return out, True
+
+
 class LiveLua:
     """The live side of one Lua process: its :class:`AosProcess` and where it is.
 
@@ -308,11 +321,18 @@ class LiveLua:
         """Whether results are ahead or on their way."""
         return bool(self.ahead) or self._worker is not None
 
-    def prefetch(self, first: int, msgs: list[Mapping[str, Any]]) -> None:
+    def prefetch(
+        self,
+        first: int,
+        msgs: Sequence[Any],
+        convert: Callable[[Any], Mapping[str, Any]] | None = None,
+    ) -> None:
         """Start applying the messages of slots ``first``… on a worker thread, in batches
         (:meth:`AosProcess.handle_many`), keeping their results for :meth:`take`; the
-        worker stops early where a message ends a batch. Only when nothing is ahead and
-        the VM is at ``first - 1``."""
+        worker stops early where a message ends a batch. ``convert`` (if given) makes each
+        of ``msgs`` the message the VM handles, on the worker, a batch at a time (the
+        first results are ready sooner); the worker stops before a message it cannot
+        convert. Only when nothing is ahead and the VM is at ``first - 1``."""
         with self._cv:
             if self._worker is not None or self.ahead or self.at != first - 1 or not msgs:
                 return
@@ -321,13 +341,15 @@ class LiveLua:
             self._cancel = False
             self._worker = threading.Thread(
                 target=self._run_ahead,
-                args=(first, list(msgs)),
+                args=(first, list(msgs), convert),
                 name=f"hbeam-lua-{self.pid[:8]}",
                 daemon=True,
             )
             self._worker.start()
 
-    def _run_ahead(self, first: int, msgs: list[Mapping[str, Any]]) -> None:
+    def _run_ahead(
+        self, first: int, msgs: list[Any], convert: Callable[[Any], Mapping[str, Any]] | None
+    ) -> None:
         slot = first
         try:
             start, size = 0, min(8, AHEAD_BATCH)
@@ -338,6 +360,12 @@ class LiveLua:
                 chunk = msgs[start : start + size]
                 start += size
                 size = min(size * 2, AHEAD_BATCH)
+                if convert is not None:
+                    chunk, complete = _converted(chunk, convert)
+                    if not complete:
+                        start = len(msgs)  # the slot-by-slot path meets the bad one
+                    if not chunk:
+                        break
                 try:
                     results = self.proc.handle_many(chunk)
                 except LuaError:
@@ -586,7 +614,7 @@ def prefetch(base: Any, assignments: Sequence[Any], opts: Any = None) -> None:
         return
     if live.taken != first - 1 or base.get("at-slot") != first - 1:
         return
-    live.prefetch(first, [_aos_message(a) for a in assignments])
+    live.prefetch(first, assignments, _aos_message)
 
 
 def normalize(base: Any, req: Any = None, opts: Any = None) -> Any:
