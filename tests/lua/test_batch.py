@@ -289,3 +289,47 @@ def test_a_message_the_worker_cannot_convert_fails_only_its_slot(
     # slot 14 (the 14th message after the seed) is the first that fails, on its message
     assert all(not isinstance(o, str) for o in outcomes[0][:14])
     assert "cannot make an aos message of 777" in outcomes[0][14]
+
+
+def test_runs_of_slots_share_one_worker_thread(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker thread applies run after run of slots ahead; idle, it ends, and the
+    next run starts another."""
+    import threading
+    import time
+
+    from hbeam.devices import lua as lua_device
+
+    monkeypatch.setattr(lua_device, "WORKER_IDLE", 0.2)
+    real = lua_device.LiveLua._run_ahead
+    threads: list[threading.Thread] = []
+
+    def recorded(self: Any, *args: Any) -> None:
+        threads.append(threading.current_thread())
+        real(self, *args)
+
+    monkeypatch.setattr(lua_device.LiveLua, "_run_ahead", recorded)
+    rng = random.Random(41)
+    node = _node(tmp_path / "node")
+    pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
+    node.schedule(pid, _eval(SEED))
+    node.now(pid)
+    for _ in range(2):
+        node.schedule_many(pid, [_transfer(rng) for _ in range(20)])
+        supply = sum(int(v) for v in node.now(pid)["cache"]["balances"].values())
+    assert len(threads) == 2 and threads[0] is threads[1]
+    live = node.runtime(pid).live[lua_device.LIVE_KEY]
+    deadline = time.monotonic() + 5
+    while live._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live._thread is None, "an idle worker thread ends"
+    node.schedule_many(pid, [_transfer(rng) for _ in range(20)])
+    balances = dict(node.now(pid)["cache"]["balances"])
+    assert len(threads) == 3 and threads[2] is not threads[0]
+    assert sum(int(v) for v in balances.values()) == supply  # transfers conserve it
+    worker = live._thread
+    node.close()
+    if worker is not None:
+        worker.join(timeout=5)
+        assert not worker.is_alive(), "closing ends the worker thread"

@@ -75,6 +75,7 @@ EXCLUDED: Final = ("keys", "set", "encode", "decode", "prefetch", "lane")
 STRIPPED: Final = frozenset({"device", "module"})
 _log = logging.getLogger(__name__)
 AHEAD_BATCH = 64  # messages per batch the prefetch worker applies at a time
+WORKER_IDLE = 2.0  # seconds a prefetch worker thread waits for work before it ends
 _SOURCE_CACHE_SIZE = 256
 _POOL_SIZE = 4
 _FACTORIES_PER_VM = 64
@@ -299,8 +300,14 @@ class LiveLua:
         self.failed: set[int] = set()
         self.ahead: dict[int, dict[str, Any] | LimitExceeded] = {}
         self._cv = threading.Condition()
-        self._worker: threading.Thread | None = None
+        # one worker thread serves every run of slots applied ahead (a thread started per
+        # run waits for the GIL to say it started: ~1 ms beside busy threads); it ends
+        # after WORKER_IDLE seconds without work and starts again on the next run
+        self._thread: threading.Thread | None = None
+        self._job: tuple[int, list[Any], Callable[[Any], Mapping[str, Any]] | None] | None = None
+        self._running = False  # a run is queued or being applied
         self._cancel = False
+        self._closed = False
         process = {k: v for k, v in definition.items() if not _core.impl.is_private(k)}
         process["id"] = pid
         self.process = process
@@ -319,7 +326,7 @@ class LiveLua:
     @property
     def busy(self) -> bool:
         """Whether results are ahead or on their way."""
-        return bool(self.ahead) or self._worker is not None
+        return bool(self.ahead) or self._running
 
     def prefetch(
         self,
@@ -334,18 +341,32 @@ class LiveLua:
         first results are ready sooner); the worker stops before a message it cannot
         convert. Only when nothing is ahead and the VM is at ``first - 1``."""
         with self._cv:
-            if self._worker is not None or self.ahead or self.at != first - 1 or not msgs:
+            if self._running or self.ahead or self.at != first - 1 or not msgs:
                 return
-            if self.taken != self.at:
+            if self.taken != self.at or self._closed:
                 return
             self._cancel = False
-            self._worker = threading.Thread(
-                target=self._run_ahead,
-                args=(first, list(msgs), convert),
-                name=f"hbeam-lua-{self.pid[:8]}",
-                daemon=True,
-            )
-            self._worker.start()
+            self._running = True
+            self._job = (first, list(msgs), convert)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name=f"hbeam-lua-{self.pid[:8]}", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._cv.notify_all()
+
+    def _serve(self) -> None:
+        """The worker thread: runs each queued job; ends when idle or closed."""
+        while True:
+            with self._cv:
+                if self._job is None and not self._closed:
+                    self._cv.wait(WORKER_IDLE)
+                job, self._job = self._job, None
+                if job is None:
+                    self._thread = None
+                    return
+            self._run_ahead(*job)
 
     def _run_ahead(
         self, first: int, msgs: list[Any], convert: Callable[[Any], Mapping[str, Any]] | None
@@ -392,13 +413,13 @@ class LiveLua:
             self.proc.broken = True
         finally:
             with self._cv:
-                self._worker = None
+                self._running = False
                 self._cv.notify_all()
 
     def settle(self) -> None:
         """Wait until the worker (if any) is done; the VM is then free."""
         with self._cv:
-            while self._worker is not None:
+            while self._running:
                 self._cv.wait()
 
     def take(self, slot: int) -> dict[str, Any] | None:
@@ -408,7 +429,7 @@ class LiveLua:
         with self._cv:
             if self.taken != slot - 1:
                 return None
-            while slot not in self.ahead and self._worker is not None:
+            while slot not in self.ahead and self._running:
                 self._cv.wait()
             result = self.ahead.pop(slot, None)
             if result is None:
@@ -461,6 +482,9 @@ class LiveLua:
     def close(self) -> None:
         self._cancel = True
         self.settle()
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
         self.proc.close()
 
 
