@@ -333,3 +333,39 @@ def test_runs_of_slots_share_one_worker_thread(
     if worker is not None:
         worker.join(timeout=5)
         assert not worker.is_alive(), "closing ends the worker thread"
+
+
+def test_the_compiled_step_is_kept_from_run_to_run(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process compiles its compute step once, and again after a device registration
+    (a kept step would then take the full resolver on every slot)."""
+    from hbeam import ao, device
+
+    real = ao.key_step
+    compiled: list[str] = []
+
+    def counted(base: Any, key: str, **kwargs: Any) -> Any:
+        if base.get("device") == "stack@1.0":
+            compiled.append(key)
+        return real(base, key, **kwargs)
+
+    monkeypatch.setattr(ao, "key_step", counted)
+    rng = random.Random(43)
+    node = _node(tmp_path / "node")
+    pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
+    node.schedule(pid, _eval(SEED))
+    node.now(pid)
+    for _ in range(3):
+        node.schedule_many(pid, [_transfer(rng) for _ in range(10)])
+        node.now(pid)
+    assert compiled == ["compute"]
+    device.register("test-batch-noop@1.0", object())
+    try:
+        node.schedule_many(pid, [_transfer(rng) for _ in range(10)])
+        state = node.now(pid)
+    finally:
+        device.unregister("test-batch-noop@1.0")
+    assert compiled == ["compute", "compute"]
+    assert state["at-slot"] == node.slot(pid)
+    node.close()

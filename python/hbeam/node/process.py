@@ -126,6 +126,9 @@ class ProcessRuntime:
         self._sub_lock = threading.Lock()
         self._pushed = -1
         self._loaded = False
+        # the compiled compute step, kept from run to run while no device is (un)registered
+        # (a step answers any message exactly: see ao.key_step)
+        self._step: tuple[int, ao.KeyStep] | None = None
         self.replayed = 0  # slots recomputed while catching up after a (re)start
         #: options execution devices run with; ``runtime`` tells a device whose live
         #: objects to use (a scratch runtime recomputing old slots has its own)
@@ -269,11 +272,19 @@ class ProcessRuntime:
 
     def _compile(self, state: Any) -> ao.KeyStep | None:
         """The compiled ``compute`` step for the slots after ``state`` (the state as
-        ``compute`` sees it; see :func:`ao.key_step`)."""
+        ``compute`` sees it; see :func:`ao.key_step`): the last run's while the device
+        registry is unchanged."""
+        kept = self._step
+        if kept is not None and kept[0] == _device.generation:
+            return kept[1]
+        generation = _device.generation
         try:
-            return ao.key_step(state, "compute", opts=self.exec_opts)
+            step = ao.key_step(state, "compute", opts=self.exec_opts)
         except AOError:
             return None
+        if step is not None:  # (None may hold for this state only: asked again next run)
+            self._step = (generation, step)
+        return step
 
     def _prefetch(self, state: Any, assignments: list[Any]) -> None:
         """Tell the execution device which slots come next (its optional ``prefetch`` hint:
