@@ -173,6 +173,15 @@ def test_a_node_computes_the_same_ledger_batched_and_slot_by_slot(tmp_path: Any)
     assert ledgers[0][1], "some slots must have failed"
 
 
+def _seeded(path: Any) -> tuple[Node, str]:
+    """A fresh node at ``path`` with a token process whose seed is computed."""
+    node = _node(path)
+    pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
+    node.schedule(pid, _eval(SEED))
+    node.now(pid)
+    return node, pid
+
+
 def _every_slot(path: Any, msgs: list[dict[str, Any]]) -> list[Any]:
     """A token process on a fresh node at ``path``, seeded, then ``msgs`` scheduled at
     once and computed: the state after every slot (or its error's text)."""
@@ -311,10 +320,7 @@ def test_runs_of_slots_share_one_worker_thread(
 
     monkeypatch.setattr(lua_device.LiveLua, "_run_ahead", recorded)
     rng = random.Random(41)
-    node = _node(tmp_path / "node")
-    pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
-    node.schedule(pid, _eval(SEED))
-    node.now(pid)
+    node, pid = _seeded(tmp_path / "node")
     for _ in range(2):
         node.schedule_many(pid, [_transfer(rng) for _ in range(20)])
         supply = sum(int(v) for v in node.now(pid)["cache"]["balances"].values())
@@ -352,10 +358,7 @@ def test_the_compiled_step_is_kept_from_run_to_run(
 
     monkeypatch.setattr(ao, "key_step", counted)
     rng = random.Random(43)
-    node = _node(tmp_path / "node")
-    pid = node.spawn_lua(TOKEN_SOURCE, owner=OWNER)
-    node.schedule(pid, _eval(SEED))
-    node.now(pid)
+    node, pid = _seeded(tmp_path / "node")
     for _ in range(3):
         node.schedule_many(pid, [_transfer(rng) for _ in range(10)])
         node.now(pid)
