@@ -318,14 +318,20 @@ def test_runs_of_slots_share_one_worker_thread(
         threads.append(threading.current_thread())
         real(self, *args)
 
-    monkeypatch.setattr(lua_device.LiveLua, "_run_ahead", recorded)
+    def working_while_applying(self: Any, *args: Any) -> None:
+        assert self.working, "a run in progress is working"
+        recorded(self, *args)
+
+    monkeypatch.setattr(lua_device.LiveLua, "_run_ahead", working_while_applying)
     rng = random.Random(41)
     node, pid = _seeded(tmp_path / "node")
     for _ in range(2):
         node.schedule_many(pid, [_transfer(rng) for _ in range(20)])
         supply = sum(int(v) for v in node.now(pid)["cache"]["balances"].values())
     assert len(threads) == 2 and threads[0] is threads[1]
-    live = node.runtime(pid).live[lua_device.LIVE_KEY]
+    rt = node.runtime(pid)
+    live = rt.live[lua_device.LIVE_KEY]
+    assert not live.working and not rt._working()  # nothing on its way: no GIL hand-over
     deadline = time.monotonic() + 5
     while live._thread is not None and time.monotonic() < deadline:
         time.sleep(0.05)

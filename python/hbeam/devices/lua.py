@@ -328,6 +328,11 @@ class LiveLua:
         """Whether results are ahead or on their way."""
         return bool(self.ahead) or self._running
 
+    @property
+    def working(self) -> bool:
+        """Whether the worker thread is applying slots ahead (results on their way)."""
+        return self._running
+
     def prefetch(
         self,
         first: int,

@@ -259,16 +259,22 @@ class ProcessRuntime:
                         self._prefetch(state, assignments[i:])
                         step = self._compile(state)
                     self._apply(slot, assignment, step)
-                    if step is not None and slot % _YIELD_EVERY == 0:
+                    if step is not None and slot % _YIELD_EVERY == 0 and self._working():
                         # hand the GIL over now and then: a prefetch worker whose Lua
                         # batch finished would otherwise wait for the interpreter's
                         # switch interval (5 ms) before it can start the next one
+                        # (sleep(0) costs ~50 µs on Linux: only while one is at work)
                         time.sleep(0)
                     if progress is not None:
                         progress(slot)
         finally:
             if progress is not None:
                 progress(None)
+
+    def _working(self) -> bool:
+        """Whether a live object has a worker thread at work (``working``: a Lua VM
+        applying slots ahead), which may be waiting for the GIL."""
+        return any(getattr(obj, "working", False) for obj in self.live.values())
 
     def _compile(self, state: Any) -> ao.KeyStep | None:
         """The compiled ``compute`` step for the slots after ``state`` (the state as
