@@ -443,30 +443,29 @@ def _numbered_triple(entry: tuple[str, Any, str]) -> tuple[int, str]:
     return (len(entry[0]), entry[0])
 
 
-def _is_map(value: Any) -> bool:
-    # the core Message first: an ABC isinstance check costs far more
-    return type(value) is _core.impl.Message or isinstance(value, Mapping)
-
-
 def _outbox(
     state: Any, local_target: Callable[[Mapping[str, Any]], str | None]
 ) -> list[tuple[str, Any, str]]:
     """``(key, message, target)`` of each ``results/outbox`` message (a numbered map or a
     list), in order, that ``local_target`` addresses to a local process ``target``."""
-    results = state.get("results") if _is_map(state) else None
-    if results is None or not _is_map(results):
+    M = _core.impl.Message  # (type checks first: an ABC isinstance check costs far more)
+    if type(state) is not M and not isinstance(state, Mapping):
+        return []
+    results = state.get("results")
+    if results is None or (type(results) is not M and not isinstance(results, Mapping)):
         return []
     outbox = results.get("outbox")
     if outbox is None:
         return []
     found: list[tuple[str, Any, str]] = []
-    if _is_map(outbox):
+    if type(outbox) is M or isinstance(outbox, Mapping):
         get = outbox.get  # keys then gets: a core Message's items view is slower
         for key in outbox:
             message = get(key)
-            target = local_target(message) if _is_map(message) else None
-            if target is not None:
-                found.append((key, message, target))
+            if type(message) is M or isinstance(message, Mapping):
+                target = local_target(message)
+                if target is not None:
+                    found.append((key, message, target))
         if len(found) > 1:
             found.sort(key=_numbered_triple)
     elif isinstance(outbox, list):

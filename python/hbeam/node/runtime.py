@@ -392,11 +392,16 @@ class Node:
     def _local_target(self, message: Mapping[str, Any]) -> str | None:
         """The local process an outbox ``message`` is addressed to, or None."""
         target = message.get("target")
-        if not isinstance(target, str):
-            return None
+        if type(target) is not str:
+            if not isinstance(target, str):
+                return None
+            target = str(target)
         if "?" in target or "&" in target:
             target = target.split("?", 1)[0].split("&", 1)[0]
-        return target if self._is_local(target) else None
+        local = self._local_pids
+        if local is None:
+            return target if self._is_local(target) else None
+        return target if target in local else None
 
     def _deliver(self, sender: str, slot: int, outbox: list[tuple[str, Any, str]]) -> None:
         """Push: schedule each outbox ``(key, message, target)`` on its local ``target``
