@@ -338,8 +338,10 @@ class ProcessRuntime:
                 ),
             )
             value.__cause__ = exc
-        if status == "ok" and isinstance(value, Mapping):
-            new_state = (value if hasattr(value, "merge") else impl.Message(value)).merge(
+        if status == "ok" and (type(value) is impl.Message or isinstance(value, Mapping)):
+            if type(value) is not impl.Message and not hasattr(value, "merge"):
+                value = impl.Message(value)
+            new_state = value.merge(
                 {"device": "process@1.0", "at-slot": slot, "initialized": "true"}
             )
         else:
