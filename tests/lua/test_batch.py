@@ -378,3 +378,34 @@ def test_the_compiled_step_is_kept_from_run_to_run(
     assert compiled == ["compute", "compute"]
     assert state["at-slot"] == node.slot(pid)
     node.close()
+
+
+def test_no_worker_thread_to_be_had_computes_slot_by_slot(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When no thread can be started the slots are applied one by one: nothing waits
+    for a worker that never ran."""
+    import threading
+
+    from hbeam.devices import lua as lua_device
+
+    node, pid = _seeded(tmp_path / "node")
+    real_start = threading.Thread.start
+
+    def refuse(self: threading.Thread) -> None:
+        if self.name.startswith("hbeam-lua-"):
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    rng = random.Random(47)
+    node.schedule_many(pid, [_transfer(rng) for _ in range(20)])
+    states: list[Any] = []
+    computing = threading.Thread(target=lambda: states.append(node.now(pid)), daemon=True)
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    computing.start()
+    computing.join(timeout=60)
+    assert states, "computing the slots must not wait for a worker that never started"
+    assert states[0]["at-slot"] == node.slot(pid)
+    live = node.runtime(pid).live[lua_device.LIVE_KEY]
+    assert not live.busy and live._thread is None
+    node.close()

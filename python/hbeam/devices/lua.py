@@ -353,13 +353,18 @@ class LiveLua:
             self._cancel = False
             self._running = True
             self._job = (first, list(msgs), convert)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._serve, name=f"hbeam-lua-{self.pid[:8]}", daemon=True
-                )
-                self._thread.start()
-            else:
+            if self._thread is not None:
                 self._cv.notify_all()
+                return
+            thread = threading.Thread(
+                target=self._serve, name=f"hbeam-lua-{self.pid[:8]}", daemon=True
+            )
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had: the slots run one by one instead
+                self._running, self._job = False, None
+                return
+            self._thread = thread
 
     def _serve(self) -> None:
         """The worker thread: runs each queued job; ends when idle or closed."""

@@ -269,7 +269,7 @@ def plan(base: Any, key: str, opts: Any = None) -> Any:
                 return router(key, msg, req, opts)
             if type(req) is not M or req.get("path") != key:
                 req = (req if hasattr(req, "set") else M(req or {})).set("path", key)
-            if type(msg) is not M:
+            if type(msg) is not M or type(req) is not M:  # lanes take core Messages
                 return _fold(key, msg, req, opts, updates, ready)
             return _fold_lanes(key, msg, req, opts, updates, ready, lanes, first)
 
