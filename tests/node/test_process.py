@@ -257,24 +257,51 @@ _CHILD = textwrap.dedent(
     node = Node("lmdb:" + sys.argv[1], eager=False)
     pid = node.spawn(COUNTER)
     print("pid", pid, flush=True)
-    n = 0
-    while True:
-        n += 1
-        a = node.schedule(pid, {"add": n})
-        print("ack", a["slot"], n, flush=True)
+    if sys.argv[4] == "thread":
+        n = 0
+        while True:
+            n += 1
+            a = node.schedule(pid, {"add": n})
+            print("ack", a["slot"], n, flush=True)
+    import asyncio, itertools
+    numbers = itertools.count(1)
+
+    async def sender():
+        while True:
+            n = next(numbers)
+            a = await node.schedule_async(pid, {"add": n})
+            print("ack", a["slot"], n, flush=True)
+
+    async def senders():
+        await asyncio.gather(*(sender() for _ in range(8)))
+
+    asyncio.run(senders())
     """
 )
 
 
 @pytest.mark.timeout(120)
-def test_sigkill_never_loses_an_acknowledged_message(backend: ModuleType, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("senders", "runs"), [("thread", 20), ("async", 8)])
+def test_sigkill_never_loses_an_acknowledged_message(
+    backend: ModuleType, tmp_path: Path, senders: str, runs: int
+) -> None:
+    """``schedule`` from a thread, or ``schedule_async`` from 8 coroutines at once: every
+    slot acknowledged before a SIGKILL is in the store after it."""
     rng = random.Random(1234)
     here = str(Path(__file__).parent)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for run in range(20):
+    for run in range(runs):
         db = tmp_path / f"node{run % 4}"  # later runs reopen stores that were killed before
         proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(db), backend.__name__.rsplit("_", 1)[-1], here],
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                str(db),
+                backend.__name__.rsplit("_", 1)[-1],
+                here,
+                senders,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -381,3 +383,147 @@ def test_the_first_bad_message_decides_the_error(backend: ModuleType, store: Sto
         )
     finally:
         sched.close()
+
+
+# -- coroutine callers ------------------------------------------------------------------------
+
+
+def test_coroutines_and_threads_share_commits_and_get_gapless_unique_slots(
+    backend: ModuleType, tmp_path: Path
+) -> None:
+    """64 coroutines on one loop and 8 threads schedule at once: every caller gets its own
+    durable slot, in its own order, and the store holds exactly what each was told."""
+    coroutines, threads, each = 64, 8, 20
+    store = LMDBStore(tmp_path / "db")
+    sched = Scheduler(store)
+    got: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    async def sender(c: int) -> None:
+        for i in range(each):
+            a = await sched.schedule_async(PID, {"sender": f"c{c}", "n": i})
+            got.append((a["slot"], f"c{c}:{i}"))
+
+    async def senders() -> None:
+        await asyncio.gather(*(sender(c) for c in range(coroutines)))
+
+    def worker(t: int) -> None:
+        for i in range(each):
+            a = sched.schedule(PID, {"sender": f"t{t}", "n": i})
+            with lock:
+                got.append((a["slot"], f"t{t}:{i}"))
+
+    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for th in pool:
+        th.start()
+    asyncio.run(senders())
+    for th in pool:
+        th.join()
+    sched.close()
+    store.close()
+
+    total = (coroutines + threads) * each
+    assert sorted(s for s, _ in got) == list(range(total))
+    reopened = LMDBStore(tmp_path / "db")
+    again = Scheduler(reopened)
+    try:
+        last: dict[str, int] = {}
+        for slot, who in sorted(got):
+            body = again.assignment(PID, slot, from_store=True)["body"]
+            assert f"{body['sender']}:{body['n']}" == who
+            assert body["n"] == last.get(body["sender"], -1) + 1
+            last[body["sender"]] = body["n"]
+    finally:
+        again.close()
+        reopened.close()
+
+
+def test_a_coroutine_gets_the_same_assignment_and_errors_as_a_thread(
+    backend: ModuleType, store: Store
+) -> None:
+    failing = _FailingStore(store)
+    sched = Scheduler(failing)
+
+    async def run() -> None:
+        many = await sched.schedule_many_async(PID, [{"n": 0}, {"n": 1}])
+        assert [a["slot"] for a in many] == [0, 1]
+        assert many[1] == sched.assignment(PID, 1, from_store=True)
+        assert await sched.schedule_many_async(PID, []) == []
+        with pytest.raises(InvalidMessage, match="can only schedule a message"):
+            await sched.schedule_async(PID, "nope")  # type: ignore[arg-type]
+        failing.fail = 1
+        with pytest.raises(StoreError, match="simulated full disk"):
+            await sched.schedule_async(PID, {"n": 2})
+        assert (await sched.schedule_async(PID, {"n": 3}))["slot"] == 2
+
+    try:
+        asyncio.run(run())
+        assert sched.current(PID) == 2
+    finally:
+        sched.close()
+
+
+def test_a_cancelled_coroutine_still_gets_its_slot_and_the_loop_carries_on(
+    backend: ModuleType, store: Store
+) -> None:
+    """Cancelling an awaiting task cannot unschedule a queued message: the slot is assigned
+    (no gap), the loop is not disturbed, and later callers follow it."""
+    sched = Scheduler(store)
+
+    async def run() -> None:
+        task = asyncio.ensure_future(sched.schedule_async(PID, {"n": 0}))
+        await asyncio.sleep(0)  # queued, not yet answered
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await sched.schedule_async(PID, {"n": 1}))["slot"] == 1
+
+    try:
+        asyncio.run(run())
+        assert sched.assignment(PID, 0)["body"] == {"n": 0}
+    finally:
+        sched.close()
+
+
+def test_a_closed_scheduler_refuses_every_caller_and_leaves_none_waiting(
+    backend: ModuleType, store: Store
+) -> None:
+    """Closing while 16 threads schedule: each call either returns its durable assignment
+    or raises AOError; none blocks for ever (a request queued after the sequencer stopped
+    would)."""
+    from hbeam import AOError
+
+    sched = Scheduler(store)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def worker(t: int) -> None:
+        for i in range(10_000):
+            try:
+                sched.schedule(PID, {"t": t, "n": i})
+            except AOError:
+                with lock:
+                    outcomes.append("closed")
+                return
+        with lock:
+            outcomes.append("finished")
+
+    pool = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(16)]
+    for th in pool:
+        th.start()
+    while sched.current(PID) < 100:
+        time.sleep(0.001)
+    sched.close()
+    for th in pool:
+        th.join(timeout=30)
+    assert not any(th.is_alive() for th in pool)
+    assert outcomes.count("closed") + outcomes.count("finished") == 16
+    with pytest.raises(AOError, match="closed"):
+        sched.schedule(PID, {"late": True})
+    with pytest.raises(AOError, match="closed"):
+        sched.schedule_many(PID, [])
+    with pytest.raises(AOError, match="closed"):
+        asyncio.run(sched.schedule_async(PID, {"late": True}))
+    slots = sched.current(PID)
+    for slot in range(slots + 1):
+        assert sched.assignment(PID, slot, from_store=True) is not NOT_FOUND

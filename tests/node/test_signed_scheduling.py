@@ -84,3 +84,29 @@ def test_a_signed_process_resolves_by_its_signed_id(node: Node, alice: Wallet) -
     pid = node.spawn(commit({"execution-device": "test-recorder@1.0", "name": "p"}, alice))
     node.schedule(pid, {"action": "x", "from": "me"})
     assert node.resolve(f"/{pid}~process@1.0/now/senders") == ["me"]
+
+
+def test_a_coroutine_schedules_with_the_same_checks(node: Node, alice: Wallet, bob: Wallet) -> None:
+    """``schedule_async``/``schedule_many_async`` verify, replace ``from``, answer a replay
+    with its first slot, and refuse an unknown process or a bad signature, as ``schedule``."""
+    import asyncio
+
+    from hbeam import NotFound
+
+    pid = node.spawn({"execution-device": "test-recorder@1.0"})
+    signed = commit({"action": "Transfer", "from": bob.address}, alice)
+    tampered = {**commit({"action": "Transfer", "quantity": "1"}, alice), "quantity": "9"}
+
+    async def run() -> None:
+        first = await node.schedule_async(pid, signed)
+        again, trusted = await node.schedule_many_async(
+            pid, [signed, {"action": "Trusted", "from": "in-process"}]
+        )
+        assert again["slot"] == first["slot"] == 1 and trusted["slot"] == 2  # 0: the spawn
+        with pytest.raises(NotFound):
+            await node.schedule_async("X" * 43, {"action": "Nowhere"})
+        with pytest.raises(InvalidSignature):
+            await node.schedule_async(pid, tampered)
+
+    asyncio.run(run())
+    assert node.now(pid)["senders"] == [alice.address, "in-process"]

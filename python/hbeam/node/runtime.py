@@ -285,6 +285,22 @@ class Node:
         self.definition(pid)
         return self.scheduler.schedule_many(pid, [_with_verified_sender(m) for m in messages])
 
+    async def schedule_async(self, pid: str, message: Mapping[str, Any]) -> Any:
+        """``schedule`` for asyncio code: awaits the durable assignment without holding a
+        thread, so many concurrent senders share the sequencer's commits (see
+        ``Scheduler.schedule_async``). A signature is checked on the calling thread."""
+        self.definition(pid)
+        return await self.scheduler.schedule_async(pid, _with_verified_sender(message))
+
+    async def schedule_many_async(
+        self, pid: str, messages: Sequence[Mapping[str, Any]]
+    ) -> list[Any]:
+        """``schedule_many`` for asyncio code (see ``schedule_async``)."""
+        self.definition(pid)
+        return await self.scheduler.schedule_many_async(
+            pid, [_with_verified_sender(m) for m in messages]
+        )
+
     def slot(self, pid: str) -> int:
         """The latest assigned slot of ``pid``."""
         self.definition(pid)

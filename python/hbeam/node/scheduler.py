@@ -10,7 +10,11 @@ assigns consecutive slots, writes all the assignments in one durable store commi
   fails — a failed commit fails every waiter in it with ``StoreError``, and a request that
   fails on its own (a malformed message) leaves nothing in the commit it was part of;
 * callers that arrive while a commit is in flight share the next one (group commit), so
-  64 concurrent schedulers run far above the store's synced-commit rate.
+  64 concurrent schedulers run far above the store's synced-commit rate;
+* a caller is a thread (``schedule``, blocked on one lock) or a coroutine
+  (``schedule_async``, an ``asyncio.Future`` settled with one wake-up of its loop per
+  commit): coroutines wait without a thread each, so many concurrent senders cost no
+  thread switches.
 
 Store layout: ``assignments/<pid>/<slot>`` → the encoded assignment,
 ``scheduler/<pid>/current`` → the last slot (decimal), ``scheduler/<pid>/chain`` → the
@@ -20,14 +24,15 @@ protection: scheduling it again returns the first assignment).
 
 from __future__ import annotations
 
+import _thread
+import asyncio
 import binascii
 import itertools
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hbeam import _core
@@ -67,11 +72,53 @@ class StoreLike(Protocol):
     def write_many(self, items: Sequence[tuple[str, bytes]]) -> None: ...
 
 
-@dataclass
 class _Request:
-    pid: str
-    messages: list[Any]
-    future: Future[list[Any]] = field(default_factory=Future)
+    """Messages to assign for one caller, and how that caller learns the outcome.
+
+    A thread caller blocks on a held lock that the sequencer releases once the outcome is
+    set (one futex, where a ``concurrent.futures.Future`` takes a condition, a waiter lock
+    and a notify per caller); a coroutine caller gets an ``asyncio.Future`` of its loop,
+    settled from there (see ``_settle``).
+    """
+
+    __slots__ = ("_error", "_lock", "_value", "future", "messages", "pid")
+
+    def __init__(
+        self, pid: str, messages: list[Any], future: asyncio.Future[list[Any]] | None = None
+    ) -> None:
+        self.pid = pid
+        self.messages = messages
+        self.future = future
+        self._value: list[Any] = []
+        self._error: BaseException | None = None
+        if future is None:
+            self._lock = _thread.allocate_lock()
+            self._lock.acquire()
+
+    def settle(self, value: list[Any], error: BaseException | None) -> None:
+        """Hand a thread caller its outcome (coroutine callers are settled per loop)."""
+        self._value, self._error = value, error
+        self._lock.release()
+
+    def wait(self) -> list[Any]:
+        """Block until the sequencer settles this request; its assignments or its error."""
+        self._lock.acquire()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _settle(
+    outcomes: list[tuple[asyncio.Future[list[Any]], list[Any], BaseException | None]],
+) -> None:
+    """Settle coroutine callers, on their loop (a cancelled caller's slot stays assigned)."""
+    for future, value, error in outcomes:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
 
 
 @dataclass
@@ -133,6 +180,8 @@ class Scheduler:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._cursors: dict[str, _Cursor] = {}
         self._closed = False
+        # held while checking _closed and queueing, so nothing is queued after _STOP
+        self._gate = threading.Lock()
         self._listeners: list[Callable[[str, int], None]] = []
         # (pid, slot) -> (assignment, size of its encoding), oldest first; written by the
         # sequencer after its commit, read without a lock (one dict get at a time)
@@ -148,14 +197,31 @@ class Scheduler:
 
     def schedule_many(self, pid: str, messages: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Assign consecutive slots to ``messages`` in one durable commit."""
-        if self._closed:
-            raise AOError("the scheduler is closed")
         if not messages:
+            self._check_open()
             return []
-        body = [_clean(m) for m in messages]
-        request = _Request(pid, body)
-        self._queue.put(request)
-        return request.future.result()
+        request = _Request(pid, [_clean(m) for m in messages])
+        self._enqueue(request)
+        return request.wait()
+
+    async def schedule_async(self, pid: str, message: Mapping[str, Any]) -> Any:
+        """``schedule`` for a coroutine: awaits the durable assignment without a thread.
+
+        Cancelling the awaiting task does not unschedule the message: once queued it is
+        assigned, like a thread caller's that stops waiting.
+        """
+        return (await self.schedule_many_async(pid, [message]))[0]
+
+    async def schedule_many_async(
+        self, pid: str, messages: Sequence[Mapping[str, Any]]
+    ) -> list[Any]:
+        """``schedule_many`` for a coroutine (see ``schedule_async``)."""
+        if not messages:
+            self._check_open()
+            return []
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Request(pid, [_clean(m) for m in messages], future))
+        return await future
 
     def current(self, pid: str) -> int:
         """The last assigned slot of ``pid`` (-1 when nothing is assigned)."""
@@ -215,13 +281,23 @@ class Scheduler:
 
     def close(self) -> None:
         """Finish what is queued, then stop the sequencer thread."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)
+        with self._gate:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
         self._thread.join(timeout=30)
 
     # -- sequencer ----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AOError("the scheduler is closed")
+
+    def _enqueue(self, request: _Request) -> None:
+        with self._gate:
+            self._check_open()
+            self._queue.put(request)
 
     def _keep(self, done: list[tuple[tuple[str, int], tuple[Any, int]]]) -> None:
         """Remember assignments just committed, dropping the oldest past ``_RECENT``."""
@@ -254,6 +330,26 @@ class Scheduler:
             self._commit(batch)
             if stop:
                 return
+
+    @staticmethod
+    def _answer(
+        batch: list[_Request], results: list[list[Any]], failed: dict[int, BaseException]
+    ) -> None:
+        """Release every caller of a commit: threads one by one, coroutines with one
+        wake-up of each loop."""
+        loops: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for index, request in enumerate(batch):
+            error = failed.get(index)
+            future = request.future
+            if future is None:
+                request.settle(results[index], error)
+            else:
+                loops.setdefault(future.get_loop(), []).append((future, results[index], error))
+        for loop, outcomes in loops.items():
+            try:
+                loop.call_soon_threadsafe(_settle, outcomes)
+            except RuntimeError:  # its loop is closed: nobody is left to tell
+                pass
 
     def _cursor(self, pid: str) -> _Cursor:
         cursor = self._cursors.get(pid)
@@ -370,16 +466,11 @@ class Scheduler:
                 self._store.write_many(writes)
         except BaseException as exc:
             error = exc if isinstance(exc, AOError) else StoreError(f"scheduling failed: {exc}")
-            for request in batch:
-                request.future.set_exception(error)
+            self._answer(batch, [[] for _ in batch], dict.fromkeys(range(len(batch)), error))
             return
         self._cursors.update(pending)
         self._keep(done)
-        for index, request in enumerate(batch):
-            if index in failed:
-                request.future.set_exception(failed[index])
-            else:
-                request.future.set_result(results[index])
+        self._answer(batch, results, failed)
         for pid, cursor in pending.items():
             for listener in self._listeners:
                 try:
