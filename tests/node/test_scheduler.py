@@ -527,3 +527,102 @@ def test_a_closed_scheduler_refuses_every_caller_and_leaves_none_waiting(
     slots = sched.current(PID)
     for slot in range(slots + 1):
         assert sched.assignment(PID, slot, from_store=True) is not NOT_FOUND
+
+
+def _until(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+class _GatedStore:
+    """Delegates to a store; the first commit waits until ``gate`` is set, so requests
+    queued meanwhile all land in the second commit."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+        self.commits = 0
+
+    def read(self, path: str) -> bytes | None:
+        return self.inner.read(path)
+
+    def read_many(self, paths: Any) -> list[bytes | None]:
+        return self.inner.read_many(paths)
+
+    def write_many(self, items: Any) -> None:
+        self.commits += 1
+        if self.commits == 1:
+            assert self.gate.wait(30)
+        self.inner.write_many(items)
+
+
+def test_requests_of_one_commit_are_assigned_as_one_run_and_fail_alone(
+    backend: ModuleType, store: Store
+) -> None:
+    """Eight requests for three processes queued into one commit — one refused, one keyed
+    — get what eight separate commits would give: consecutive slots per process in queue
+    order, one hash chain through them, the refused request failing alone."""
+    deep: Any = {"leaf": 1}
+    for _ in range(backend.MAX_DEPTH - 1):  # too deep only once it is an assignment's body
+        deep = {"a": deep}
+    other, third = "Q" * 43, "R" * 43
+    gated = _GatedStore(store)
+    sched = Scheduler(gated, dedup_key=_keyed, clock=lambda: 1_700_000_000.0)
+    outcomes: dict[str, Any] = {}
+    requests: list[tuple[str, str, list[dict[str, Any]]]] = [
+        ("a", PID, [{"n": 1}, {"n": 2}]),
+        ("e", third, [{"n": 0}, {"n": 1}]),
+        ("b", other, [{"n": 1}]),
+        ("bad", PID, [{"n": 3}, deep]),
+        ("c", PID, [{"n": 4}]),
+        ("keyed", other, [{"key": "k"}]),
+        ("d", other, [{"n": 2}]),
+        ("f", third, [{"n": 2}]),
+    ]
+    try:
+        first = threading.Thread(target=sched.schedule, args=(PID, {"n": 0}))
+        first.start()
+        _until(lambda: gated.commits == 1)
+        for name, pid, messages in requests:  # queued in this order, behind the gate
+
+            def call(name: str = name, pid: str = pid, messages: Any = messages) -> None:
+                try:
+                    outcomes[name] = sched.schedule_many(pid, messages)
+                except InvalidMessage as exc:
+                    outcomes[name] = exc
+
+            queued = sched._queue.qsize() + 1
+            threading.Thread(target=call).start()
+            _until(lambda: sched._queue.qsize() == queued)
+        gated.gate.set()
+        first.join(30)
+        _until(lambda: len(outcomes) == len(requests))
+        assert gated.commits == 2
+        assert isinstance(outcomes["bad"], InvalidMessage)
+        slots = {k: [a["slot"] for a in v] for k, v in outcomes.items() if k != "bad"}
+        assert slots == {
+            **{"a": [1, 2], "c": [3]},
+            **{"b": [0], "keyed": [1], "d": [2]},
+            **{"e": [0, 1], "f": [2]},
+        }
+        for name, got in outcomes.items():  # what each caller was told is what is stored
+            if name != "bad":
+                for a in got:
+                    assert a == sched.assignment(a["process"], a["slot"], from_store=True)
+        for pid, bodies in (
+            (PID, [{"n": i} for i in (0, 1, 2, 4)]),
+            (other, [{"n": 1}, {"key": "k"}, {"n": 2}]),
+            (third, [{"n": i} for i in range(3)]),
+        ):
+            chain = b""
+            for slot in range(sched.current(pid) + 1):
+                stored = sched.assignment(pid, slot, from_store=True)
+                assert stored["body"] == bodies[slot]
+                raw_id = blake3(backend.encode(backend.Message(stored["body"]))).digest()
+                chain = blake3(chain + raw_id).digest()
+                assert stored["hash-chain"] == _b64(chain)
+    finally:
+        gated.gate.set()
+        sched.close()

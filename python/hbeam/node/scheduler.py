@@ -351,6 +351,66 @@ class Scheduler:
             except RuntimeError:  # its loop is closed: nobody is left to tell
                 pass
 
+    def _assign_unkeyed(
+        self,
+        batch: list[_Request],
+        now_ms: int,
+        now_s: int,
+        writes: list[tuple[str, bytes]],
+        done: list[tuple[tuple[str, int], tuple[Any, int]]],
+        pending: dict[str, _Cursor],
+        results: list[list[Any]],
+    ) -> set[int]:
+        """Assign, per process, all the requests of a commit whose messages carry no dedup
+        key with one ``assign_many`` call (64 one-message requests cost as much as one
+        64-message request); the indices of the requests assigned.
+
+        A process with a keyed message, a failing key or a message ``assign_many`` refuses
+        is left to the request-by-request path, which decides which request fails.
+        """
+        dedup_key = self._dedup_key
+        groups: dict[str, list[int]] = {}
+        refused: set[str] = set()
+        for index, request in enumerate(batch):
+            pid = request.pid
+            if pid in refused:
+                continue
+            try:
+                keyed = any(dedup_key(m) is not None for m in request.messages)
+            except Exception:
+                keyed = True
+            if keyed:
+                refused.add(pid)
+                groups.pop(pid, None)
+            else:
+                groups.setdefault(pid, []).append(index)
+        assigned: set[int] = set()
+        for pid, indices in groups.items():
+            base = self._cursor(pid)
+            messages = [m for i in indices for m in batch[i].messages]
+            try:
+                assignments, encodings, chain = _core.impl.assign_many(
+                    pid, messages, base.current + 1, base.chain, now_ms, 0, now_s
+                )
+            except Exception:
+                continue
+            first = base.current + 1
+            prefix = f"assignments/{pid}/"
+            slots = range(first, first + len(messages))
+            writes.extend(zip([prefix + str(slot) for slot in slots], encodings, strict=True))
+            done.extend(
+                ((pid, slot), (a, len(e)))
+                for slot, a, e in zip(slots, assignments, encodings, strict=True)
+            )
+            pending[pid] = _Cursor(first + len(messages) - 1, chain)
+            offset = 0
+            for i in indices:
+                count = len(batch[i].messages)
+                results[i] = assignments[offset : offset + count]
+                offset += count
+            assigned.update(indices)
+        return assigned
+
     def _cursor(self, pid: str) -> _Cursor:
         cursor = self._cursors.get(pid)
         if cursor is None:
@@ -364,7 +424,7 @@ class Scheduler:
         assign_many = _core.impl.assign_many
         dedup_key = self._dedup_key
         writes: list[tuple[str, bytes]] = []
-        results: list[list[Any]] = []
+        results: list[list[Any]] = [[] for _ in batch]
         # tentative cursors: applied only if the commit succeeds
         pending: dict[str, _Cursor] = {}
         seen: dict[tuple[str, str], Any] = {}
@@ -372,7 +432,10 @@ class Scheduler:
         done: list[tuple[tuple[str, int], tuple[Any, int]]] = []  # for self._recent
         now_ms = int(self._clock() * 1000)
         now_s = now_ms // 1000
+        assigned = self._assign_unkeyed(batch, now_ms, now_s, writes, done, pending, results)
         for index, request in enumerate(batch):
+            if index in assigned:
+                continue
             pid = request.pid
             # a request that fails leaves nothing behind: not its writes, not its dedup
             # records (its slots go to the next request)
@@ -446,7 +509,7 @@ class Scheduler:
                         out.append(assignment)
                         i += 1
                 pending[pid] = _Cursor(base.current + len(fresh), chain)
-                results.append(out)
+                results[index] = out
             except Exception as exc:  # a malformed message must not kill the sequencer
                 del writes[mark:]
                 del done[done_mark:]
@@ -457,7 +520,6 @@ class Scheduler:
                     if isinstance(exc, AOError)
                     else InvalidMessage(f"cannot schedule on {pid}: {exc}")
                 )
-                results.append([])
         for pid, cursor in pending.items():
             writes.append((f"scheduler/{pid}/current", str(cursor.current).encode()))
             writes.append((f"scheduler/{pid}/chain", cursor.chain))
