@@ -536,20 +536,14 @@ def _until(condition: Any, timeout: float = 30.0) -> None:
         time.sleep(0.001)
 
 
-class _GatedStore:
+class _GatedStore(_FailingStore):
     """Delegates to a store; the first commit waits until ``gate`` is set, so requests
     queued meanwhile all land in the second commit."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.gate = threading.Event()
         self.commits = 0
-
-    def read(self, path: str) -> bytes | None:
-        return self.inner.read(path)
-
-    def read_many(self, paths: Any) -> list[bytes | None]:
-        return self.inner.read_many(paths)
 
     def write_many(self, items: Any) -> None:
         self.commits += 1
@@ -595,7 +589,7 @@ def test_requests_of_one_commit_are_assigned_as_one_run_and_fail_alone(
 
             queued = sched._queue.qsize() + 1
             threading.Thread(target=call).start()
-            _until(lambda: sched._queue.qsize() == queued)
+            _until(lambda queued=queued: sched._queue.qsize() == queued)
         gated.gate.set()
         first.join(30)
         _until(lambda: len(outcomes) == len(requests))
