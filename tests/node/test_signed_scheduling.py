@@ -110,3 +110,19 @@ def test_a_coroutine_schedules_with_the_same_checks(node: Node, alice: Wallet, b
 
     asyncio.run(run())
     assert node.now(pid)["senders"] == [alice.address, "in-process"]
+
+
+def test_admit_is_what_schedule_hands_the_scheduler(node: Node, alice: Wallet, bob: Wallet) -> None:
+    from hbeam import NotFound
+
+    pid = node.spawn({"execution-device": "test-recorder@1.0"})
+    admitted = node.admit(pid, commit({"action": "Transfer", "from": bob.address}, alice))
+    assert admitted["from"] == alice.address
+    assert node.admit(pid, {"action": "Trusted", "from": "in-process"})["from"] == "in-process"
+    with pytest.raises(NotFound):
+        node.admit("X" * 43, {"action": "Nowhere"})
+    tampered = {**commit({"action": "Transfer", "quantity": "1"}, alice), "quantity": "9"}
+    with pytest.raises(InvalidSignature):
+        node.admit(pid, tampered)
+    assert node.scheduler.schedule(pid, admitted)["slot"] == 1
+    assert node.now(pid)["senders"] == [alice.address]

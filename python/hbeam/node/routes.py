@@ -180,30 +180,35 @@ async def schedule_root(http: HttpNode, request: Request) -> Response:
 # --- schedule ---------------------------------------------------------------------------
 
 
-def _schedule(
+def _admitted(
     http: HttpNode, pid: str, body: bytes, request: Request, signed: Signed | None
 ) -> Any:
+    """The message a schedule request carries, checked and verified (``Node.admit``)."""
     if not http.is_process(pid):
         raise NotFound(f"no process {pid} on this node", key=pid)
     keys = _message_keys(body, request, data_key="data")
     _require(http, signed, keys, "scheduling a message")
     if not keys:
         raise InvalidMessage("nothing to schedule: the request carries no message keys")
-    return http.node.schedule(pid, identify(keys, signed))
+    return http.node.admit(pid, identify(keys, signed))
 
 
 async def schedule(http: HttpNode, request: Request, pid: str) -> Response:
     """``POST /<pid>~process@1.0/schedule``: the body's keys are the message (tags as keys,
-    a non-JSON body is its ``data``) → the assignment (replays → the first one)."""
+    a non-JSON body is its ``data``) → the assignment (replays → the first one).
+
+    Decoding and signature checks run in a worker thread; the durable commit is awaited
+    on the loop, so waiting requests hold no thread and share commits."""
     body, signed = await _read(http, request)
-    assignment = await http.run(_schedule, http, pid, body, request, signed)
+    message = await http.run(_admitted, http, pid, body, request, signed)
+    assignment = await http.node.scheduler.schedule_async(pid, message)
     return http.json(assignment)
 
 
 def _push(http: HttpNode, pid: str, body: bytes, request: Request, signed: Signed | None) -> Any:
     from hbeam import _core
 
-    assignment = _schedule(http, pid, body, request, signed)
+    assignment = http.node.scheduler.schedule(pid, _admitted(http, pid, body, request, signed))
     slot = int(assignment["slot"])
     state = http.node.compute(pid, slot)
     results = state.get("results") if isinstance(state, Mapping) else None

@@ -277,8 +277,7 @@ class Node:
             NotFound: no such process.
             InvalidSignature: a commitment does not verify.
         """
-        self.definition(pid)
-        return self.scheduler.schedule(pid, _with_verified_sender(message))
+        return self.scheduler.schedule(pid, self.admit(pid, message))
 
     def schedule_many(self, pid: str, messages: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Assign consecutive slots to ``messages`` in one durable commit (see ``schedule``)."""
@@ -288,9 +287,10 @@ class Node:
     async def schedule_async(self, pid: str, message: Mapping[str, Any]) -> Any:
         """``schedule`` for asyncio code: awaits the durable assignment without holding a
         thread, so many concurrent senders share the sequencer's commits (see
-        ``Scheduler.schedule_async``). A signature is checked on the calling thread."""
-        self.definition(pid)
-        return await self.scheduler.schedule_async(pid, _with_verified_sender(message))
+        ``Scheduler.schedule_async``). A signature is checked on the calling thread
+        (``admit`` it in a worker thread and await ``scheduler.schedule_async`` to keep
+        that work off the loop)."""
+        return await self.scheduler.schedule_async(pid, self.admit(pid, message))
 
     async def schedule_many_async(
         self, pid: str, messages: Sequence[Mapping[str, Any]]
@@ -300,6 +300,17 @@ class Node:
         return await self.scheduler.schedule_many_async(
             pid, [_with_verified_sender(m) for m in messages]
         )
+
+    def admit(self, pid: str, message: Mapping[str, Any]) -> Any:
+        """``message`` as ``schedule`` hands it to the scheduler: ``pid`` must be a process
+        of this node, and a signed message must verify (its ``from`` becomes its signer).
+
+        Raises:
+            NotFound: no such process.
+            InvalidSignature: a commitment does not verify.
+        """
+        self.definition(pid)
+        return _with_verified_sender(message)
 
     def slot(self, pid: str) -> int:
         """The latest assigned slot of ``pid``."""
