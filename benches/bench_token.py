@@ -1,9 +1,13 @@
 """Lua token transfers per second (issue 6): the whole pipeline, compute alone, bare lupa.
 
-Pipeline = durable scheduling (``schedule_many``, or 64 threads calling ``schedule``) →
-compute with the aos token blueprint on ``lua@5.3a`` → ``patch@1.0`` into the process
-cache → a balance read at ``/now/cache/balances/<address>``; with 10 and with 100,000
-holders in the ledger. "compute only" times ``now`` over transfers already scheduled.
+Pipeline = durable scheduling (``schedule_many``; or 64 concurrent senders, each sending
+its share one message at a time: threads calling ``schedule``, or coroutines on one loop
+awaiting ``schedule_async``) → compute with the aos token blueprint on ``lua@5.3a`` →
+``patch@1.0`` into the process cache → a balance read at
+``/now/cache/balances/<address>``; with 10 and with 100,000 holders in the ledger. The
+node computes on the read (``eager=False``, HyperBEAM's way) except in the ``eager`` row,
+where it computes each commit's slots in the background while the senders go on.
+"compute only" times ``now`` over transfers already scheduled.
 The ceiling (impl ``baseline``) is bare lupa calling the same aos ``handle`` with the same
 messages and reading the results back into Python dicts — no sandbox, no limits, no
 scheduling, no patching. ``token handler`` compares hbeam's :class:`hbeam.lua.AosProcess`
@@ -15,6 +19,7 @@ transfers/s; ratios to the ceiling come out of the same run.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import tempfile
 import threading
@@ -145,21 +150,20 @@ def _schedule_many(benchmark: Any, holders: int) -> None:
     ledger.close()
 
 
-def _senders(benchmark: Any, holders: int) -> None:
-    ledger = _Ledger(holders, eager=True)
+def _shares(batch: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    share = len(batch) // SENDERS
+    return [batch[i * share : (i + 1) * share] for i in range(SENDERS)]
+
+
+def _sender_threads(benchmark: Any, holders: int) -> None:
+    ledger = _Ledger(holders, eager=False)
+
+    def sender(part: list[dict[str, Any]]) -> None:
+        for msg in part:
+            ledger.node.schedule(ledger.pid, msg)
 
     def run() -> None:
-        batch = ledger.batch()
-        share = len(batch) // SENDERS
-
-        def sender(part: list[dict[str, Any]]) -> None:
-            for msg in part:
-                ledger.node.schedule(ledger.pid, msg)
-
-        threads = [
-            threading.Thread(target=sender, args=(batch[i * share : (i + 1) * share],))
-            for i in range(SENDERS)
-        ]
+        threads = [threading.Thread(target=sender, args=(p,)) for p in _shares(ledger.batch())]
         for t in threads:
             t.start()
         for t in threads:
@@ -170,6 +174,32 @@ def _senders(benchmark: Any, holders: int) -> None:
     benchmark.extra_info["ops"] = (TRANSFERS // SENDERS) * SENDERS
     benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
     ledger.close()
+
+
+def _sender_coroutines(benchmark: Any, holders: int, *, eager: bool = False) -> None:
+    ledger = _Ledger(holders, eager=eager)
+    loop = asyncio.new_event_loop()
+
+    async def sender(part: list[dict[str, Any]]) -> None:
+        for msg in part:
+            await ledger.node.schedule_async(ledger.pid, msg)
+
+    async def senders(batch: list[dict[str, Any]]) -> None:
+        await asyncio.gather(*(sender(p) for p in _shares(batch)))
+
+    def run() -> None:
+        loop.run_until_complete(senders(ledger.batch()))
+        ledger.node.now(ledger.pid)
+        ledger.read()
+
+    benchmark.extra_info["ops"] = (TRANSFERS // SENDERS) * SENDERS
+    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    loop.close()
+    ledger.close()
+
+
+def _sender_coroutines_eager(benchmark: Any, holders: int) -> None:
+    _sender_coroutines(benchmark, holders, eager=True)
 
 
 def _compute_only(benchmark: Any, holders: int) -> None:
@@ -225,7 +255,18 @@ _KINDS: dict[str, tuple[str, Callable[[Any, int], None]]] = {
         "token transfers, {h} holders: schedule_many → compute → patch → read",
         _schedule_many,
     ),
-    "senders": ("token transfers, {h} holders: 64 durable senders → compute → read", _senders),
+    "threads": (
+        "token transfers, {h} holders: 64 sender threads (schedule) → compute → read",
+        _sender_threads,
+    ),
+    "coroutines": (
+        "token transfers, {h} holders: 64 sender coroutines (schedule_async) → compute → read",
+        _sender_coroutines,
+    ),
+    "coroutines-eager": (
+        "token transfers, {h} holders: 64 sender coroutines, eager compute → read",
+        _sender_coroutines_eager,
+    ),
     "compute": ("token transfers, {h} holders: compute only (already scheduled)", _compute_only),
     "handler": ("token handler alone, {h} holders", _token_handler),
 }
