@@ -290,7 +290,7 @@ class Node:
         ``Scheduler.schedule_async``). A signature is checked on the calling thread
         (``admit`` it in a worker thread and await ``scheduler.schedule_async`` to keep
         that work off the loop)."""
-        return await self.scheduler.schedule_async(pid, self.admit(pid, message))
+        return (await self.scheduler.submit(pid, [self.admit(pid, message)]))[0]
 
     async def schedule_many_async(
         self, pid: str, messages: Sequence[Mapping[str, Any]]

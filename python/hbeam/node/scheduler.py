@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hbeam import _core
+from hbeam._gil import hand_over
 from hbeam._sentinels import NOT_FOUND
 from hbeam.errors import AOError, InvalidMessage, StoreError
 
@@ -210,18 +211,24 @@ class Scheduler:
         Cancelling the awaiting task does not unschedule the message: once queued it is
         assigned, like a thread caller's that stops waiting.
         """
-        return (await self.schedule_many_async(pid, [message]))[0]
+        return (await self.submit(pid, [message]))[0]
 
     async def schedule_many_async(
         self, pid: str, messages: Sequence[Mapping[str, Any]]
     ) -> list[Any]:
         """``schedule_many`` for a coroutine (see ``schedule_async``)."""
+        return await self.submit(pid, messages)
+
+    def submit(self, pid: str, messages: Sequence[Mapping[str, Any]]) -> asyncio.Future[list[Any]]:
+        """Queue ``messages`` for ``pid`` from the running loop's thread; a future of the
+        loop that the sequencer settles with their durable assignments (or the error)."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         if not messages:
             self._check_open()
-            return []
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            future.set_result([])
+            return future
         self._enqueue(_Request(pid, [_clean(m) for m in messages], future))
-        return await future
+        return future
 
     def current(self, pid: str) -> int:
         """The last assigned slot of ``pid`` (-1 when nothing is assigned)."""
@@ -315,7 +322,7 @@ class Scheduler:
                 return
             # hand the GIL over once: callers just released by the last commit can queue
             # their next message now, into this commit (a larger group, fewer fsyncs)
-            time.sleep(0)
+            hand_over()
             batch = [first]
             stop = False
             while True:
