@@ -26,8 +26,7 @@ def _prctl() -> Callable[[int, int, int, int, int], int] | None:
 
         prctl = ctypes.CDLL(None, use_errno=True).prctl
         prctl.restype = ctypes.c_int
-        prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-        prctl.argtypes += [ctypes.c_ulong]
+        prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
         if prctl(_PR_GET_TIMERSLACK, 0, 0, 0, 0) < 0:
             return None
         return prctl

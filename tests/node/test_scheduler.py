@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from blake3 import blake3
-from hbeam import NOT_FOUND, StoreError
+from hbeam import NOT_FOUND, AOError, StoreError
 from hbeam.errors import InvalidMessage
 from hbeam.node.scheduler import Scheduler, chain_step
 from hbeam.store import FSStore, LMDBStore, MemoryStore, Store
@@ -459,6 +459,9 @@ def test_a_coroutine_gets_the_same_assignment_and_errors_as_a_thread(
     try:
         asyncio.run(run())
         assert sched.current(PID) == 2
+        with pytest.raises(AOError, match="needs a running event loop"):
+            sched.submit(PID, [{"n": 4}])
+        assert sched.current(PID) == 2
     finally:
         sched.close()
 
@@ -491,8 +494,6 @@ def test_a_closed_scheduler_refuses_every_caller_and_leaves_none_waiting(
     """Closing while 16 threads schedule: each call either returns its durable assignment
     or raises AOError; none blocks for ever (a request queued after the sequencer stopped
     would)."""
-    from hbeam import AOError
-
     sched = Scheduler(store)
     outcomes: list[str] = []
     lock = threading.Lock()

@@ -281,8 +281,7 @@ class Node:
 
     def schedule_many(self, pid: str, messages: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Assign consecutive slots to ``messages`` in one durable commit (see ``schedule``)."""
-        self.definition(pid)
-        return self.scheduler.schedule_many(pid, [_with_verified_sender(m) for m in messages])
+        return self.scheduler.schedule_many(pid, self._admit_many(pid, messages))
 
     async def schedule_async(self, pid: str, message: Mapping[str, Any]) -> Any:
         """``schedule`` for asyncio code: awaits the durable assignment without holding a
@@ -296,10 +295,7 @@ class Node:
         self, pid: str, messages: Sequence[Mapping[str, Any]]
     ) -> list[Any]:
         """``schedule_many`` for asyncio code (see ``schedule_async``)."""
-        self.definition(pid)
-        return await self.scheduler.schedule_many_async(
-            pid, [_with_verified_sender(m) for m in messages]
-        )
+        return await self.scheduler.submit(pid, self._admit_many(pid, messages))
 
     def admit(self, pid: str, message: Mapping[str, Any]) -> Any:
         """``message`` as ``schedule`` hands it to the scheduler: ``pid`` must be a process
@@ -311,6 +307,11 @@ class Node:
         """
         self.definition(pid)
         return _with_verified_sender(message)
+
+    def _admit_many(self, pid: str, messages: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """``admit`` for each of ``messages`` (the process is looked up once)."""
+        self.definition(pid)
+        return [_with_verified_sender(m) for m in messages]
 
     def slot(self, pid: str) -> int:
         """The latest assigned slot of ``pid``."""

@@ -221,8 +221,19 @@ class Scheduler:
 
     def submit(self, pid: str, messages: Sequence[Mapping[str, Any]]) -> asyncio.Future[list[Any]]:
         """Queue ``messages`` for ``pid`` from the running loop's thread; a future of the
-        loop that the sequencer settles with their durable assignments (or the error)."""
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        loop that the sequencer settles with their durable assignments (or the error).
+
+        Raises:
+            AOError: no event loop is running in this thread (threads call
+                ``schedule_many``), or the scheduler is closed.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise AOError(
+                "submit needs a running event loop: from a thread, call schedule_many"
+            ) from None
+        future: asyncio.Future[list[Any]] = loop.create_future()
         if not messages:
             self._check_open()
             future.set_result([])
