@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -51,3 +55,41 @@ def both_backends() -> tuple[ModuleType, ModuleType]:
             pytest.fail("HBEAM_REQUIRE_NATIVE=1 but hbeam._native is not importable")
         pytest.skip("native core not built")
     return pure, _core.load("native")
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """``free_port()``: a TCP port on 127.0.0.1 that nothing listens on right now."""
+
+    def pick() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    return pick
+
+
+@pytest.fixture
+def wait_for_http() -> Callable[..., httpx.Response]:
+    """``wait(url, proc=None, timeout=60.0)``: poll ``url`` until it answers 200 (that
+    response); fails after ``timeout`` seconds, or at once when ``proc`` has exited."""
+
+    def wait(
+        url: str,
+        proc: subprocess.Popen[str] | subprocess.Popen[bytes] | None = None,
+        timeout: float = 60.0,
+    ) -> httpx.Response:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert proc is None or proc.poll() is None, f"the server exited ({proc.args!r})"
+            try:
+                response = httpx.get(url, timeout=5)
+                if response.status_code == 200:
+                    return response
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer")
+            time.sleep(0.05)
+
+    return wait

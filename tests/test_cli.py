@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -23,6 +21,9 @@ from hbeam.wallet import Wallet
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).parents[1]
+
+FreePort = Callable[[], int]  # the conftest fixtures
+WaitForHttp = Callable[..., httpx.Response]
 
 
 @pytest.fixture(scope="module")
@@ -171,26 +172,6 @@ def test_errors_and_usage(cli: tuple[CliRunner, dict[str, str]]) -> None:
             assert "--node" in shown.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(url: str, timeout: float = 60.0) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            response = httpx.get(url, timeout=5)
-            if response.status_code == 200:
-                return response
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} did not answer")
-        time.sleep(0.1)
-
-
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)
     try:
@@ -201,9 +182,14 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
-def test_make_run_module_and_serve(backend: ModuleType, tmp_path: Path) -> None:
+def test_make_run_module_and_serve(
+    backend: ModuleType,
+    tmp_path: Path,
+    free_port: FreePort,
+    wait_for_http: WaitForHttp,
+) -> None:
     """``python -m hbeam.examples.run`` (make run), then ``python -m hbeam serve`` on its store."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HBEAM_BACKEND": backend.__name__.rsplit("_", 1)[-1]}
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "hbeam.examples.run", "--port", str(port), "--store", str(store)]
@@ -211,7 +197,7 @@ def test_make_run_module_and_serve(backend: ModuleType, tmp_path: Path) -> None:
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path
     ) as proc:
         try:
-            _wait_for(f"http://127.0.0.1:{port}/healthz")
+            wait_for_http(f"http://127.0.0.1:{port}/healthz")
         finally:
             out = _stop(proc)
     assert proc.returncode == 0, out
@@ -228,7 +214,7 @@ def test_make_run_module_and_serve(backend: ModuleType, tmp_path: Path) -> None:
     ) as proc:
         try:
             base = f"http://127.0.0.1:{port}/{pid}~process@1.0"
-            balances = _wait_for(f"{base}/now/cache/balances/format~json@1.0").json()
+            balances = wait_for_http(f"{base}/now/cache/balances/format~json@1.0").json()
             assert balances["vh-NTHVvlKZqRxc8LyyTNok65yQ55a_PJ1zWLb9G2JI"] == "10000"
             metrics = next(u for u in urls if "sum&module=" in u and "/balances/" not in u)
             assert httpx.get(metrics).json()["BalanceCount"] == "4"

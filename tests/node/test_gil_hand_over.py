@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 from hbeam import _gil
@@ -23,7 +24,10 @@ def long_switch_interval() -> Iterator[None]:
 
 @pytest.mark.parametrize("with_prctl", [True, False])
 def test_a_thread_waiting_for_the_gil_runs_at_a_hand_over(
-    long_switch_interval: None, with_prctl: bool, monkeypatch: pytest.MonkeyPatch
+    backend: ModuleType,
+    long_switch_interval: None,
+    with_prctl: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The other thread is woken while this one runs Python; it gets the GIL only when this
     one lets go: a hand-over (or, after a second, the switch interval)."""
@@ -58,7 +62,7 @@ def test_a_thread_waiting_for_the_gil_runs_at_a_hand_over(
 
 
 @pytest.mark.skipif(_gil._PRCTL is None, reason="timer slack is a Linux prctl")
-def test_the_callers_timer_slack_is_left_as_it_was() -> None:
+def test_the_callers_timer_slack_is_left_as_it_was(backend: ModuleType) -> None:
     prctl = _gil._PRCTL
     assert prctl is not None
     original = prctl(_gil._PR_GET_TIMERSLACK, 0, 0, 0, 0)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -22,33 +22,23 @@ from hbeam.node import Node
 
 _COUNTER = 'Handlers.add("count", function(msg) return true end, function(msg) end)'
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the node exited"
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{url} did not answer")
+FreePort = Callable[[], int]  # the conftest fixtures
+WaitForHttp = Callable[..., httpx.Response]
 
 
 def _send_until_killed(
-    env: dict[str, str], store: Path, pid: str, run: int, pause: float
+    env: dict[str, str],
+    store: Path,
+    pid: str,
+    run: int,
+    pause: float,
+    net: tuple[FreePort, WaitForHttp],
 ) -> tuple[str, list[tuple[int, str]]]:
     """Start a node on ``store``, spawn the process when ``pid`` is empty, have 16 client
     threads schedule until ``pause`` seconds after the 50th answer, SIGKILL the node;
     (pid, every (slot, tag) a client got a 200 for)."""
-    port = _free_port()
+    free_port, wait_for_http = net
+    port = free_port()
     command = [sys.executable, "-m", "hbeam", "serve", "--port", str(port)]
     proc = subprocess.Popen(
         [*command, "--store", str(store), "--allow-unsigned"],
@@ -75,7 +65,7 @@ def _send_until_killed(
                 n += 1
 
     try:
-        _until_up(f"{url}/healthz", proc)
+        wait_for_http(f"{url}/healthz", proc)
         with Client(url) as client:
             pid = pid or client.spawn(module=_COUNTER)
         senders = [threading.Thread(target=sender, args=(str(i),)) for i in range(16)]
@@ -100,14 +90,18 @@ def _send_until_killed(
 
 @pytest.mark.timeout(180)
 def test_sigkill_loses_no_assignment_a_client_was_told_of(
-    backend: ModuleType, tmp_path: Path
+    backend: ModuleType,
+    tmp_path: Path,
+    free_port: FreePort,
+    wait_for_http: WaitForHttp,
 ) -> None:
     rng = random.Random(8734)
     env = {**os.environ, "HBEAM_BACKEND": backend.__name__.rsplit("_", 1)[-1]}
     store = tmp_path / "store"
     pid = ""
     for run in range(3):  # later runs restart on a store a kill left behind
-        pid, acks = _send_until_killed(env, store, pid, run, rng.uniform(0.0, 0.3))
+        pause = rng.uniform(0.0, 0.3)
+        pid, acks = _send_until_killed(env, store, pid, run, pause, (free_port, wait_for_http))
         assert len(acks) >= 50
         with Node(f"lmdb:{store}", eager=False) as node:
             last = node.slot(pid)
